@@ -1,0 +1,86 @@
+"""Index names, time buckets and the index templates kept as data in ``mappings/``."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
+
+# The fields the code reads and writes; start-up checks the templates still define them.
+LINE_FIELDS = ("@timestamp", "order_num", "seq", "message", "labels", "stream_id", "tenant", "ingested_at", "fields")
+STREAM_FIELDS = ("stream_id", "tenant", "labels", "metadata", "created_at")
+
+_BUCKET_FORMATS = {"hour": "%Y.%m.%d.%H", "day": "%Y.%m.%d", "month": "%Y.%m"}
+
+
+class TemplateError(RuntimeError):
+    """A template file in mappings/ is missing a field the code depends on."""
+
+
+@dataclass(frozen=True)
+class IndexLayout:
+    """Where a deployment's lines and streams live, derived from prefix and granularity."""
+
+    prefix: str
+    granularity: str = "day"
+
+    @property
+    def lines_pattern(self) -> str:
+        return f"{self.prefix}-lines-*"
+
+    @property
+    def streams_index(self) -> str:
+        return f"{self.prefix}-streams"
+
+    def lines_index(self, timestamp_ns: int) -> str:
+        """The index a line belongs to, from its own timestamp (late lines land in the past)."""
+        bucket = time.strftime(_BUCKET_FORMATS[self.granularity], time.gmtime(timestamp_ns // 1_000_000_000))
+        return f"{self.prefix}-lines-{bucket}"
+
+    def bucket_end_seconds(self, index_name: str) -> int | None:
+        """The first second after an index's bucket, or None when the name is not ours."""
+        head = f"{self.prefix}-lines-"
+        if not index_name.startswith(head):
+            return None
+        try:
+            start = time.strptime(index_name[len(head):], _BUCKET_FORMATS[self.granularity])
+        except ValueError:
+            return None
+        return _next_bucket_start(start, self.granularity)
+
+    def templates(self) -> dict[str, dict[str, Any]]:
+        """Template name -> body, with the prefix filled in."""
+        return {
+            f"{self.prefix}-lines": load_template("lines", self.prefix, LINE_FIELDS),
+            f"{self.prefix}-streams": load_template("streams", self.prefix, STREAM_FIELDS),
+        }
+
+
+def _next_bucket_start(start: time.struct_time, granularity: str) -> int:
+    import calendar
+
+    base = calendar.timegm(start)
+    if granularity == "hour":
+        return base + 3600
+    if granularity == "day":
+        return base + 86400
+    year, month = (start.tm_year + 1, 1) if start.tm_mon == 12 else (start.tm_year, start.tm_mon + 1)
+    return calendar.timegm((year, month, 1, 0, 0, 0, 0, 0, 0))
+
+
+def load_template(name: str, prefix: str, required_fields: tuple[str, ...]) -> dict[str, Any]:
+    """Read ``mappings/<name>.json``, fill in the prefix and check the fields the code uses."""
+    body = json.loads((MAPPINGS_DIR / f"{name}.json").read_text())
+    patterns = body.get("index_patterns")
+    if not patterns or not all("{prefix}" in p for p in patterns):
+        raise TemplateError(f"mappings/{name}.json: index_patterns must contain {{prefix}}")
+    body["index_patterns"] = [p.replace("{prefix}", prefix) for p in patterns]
+    properties = body.get("template", {}).get("mappings", {}).get("properties", {})
+    missing = [f for f in required_fields if f not in properties]
+    if missing:
+        raise TemplateError(f"mappings/{name}.json lacks fields {missing}")
+    return body

@@ -1,0 +1,82 @@
+"""Timestamps as integer nanoseconds since the epoch, parsed from and printed as RFC 3339."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+
+NS_PER_SECOND = 1_000_000_000
+NS_PER_MS = 1_000_000
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))$"
+)
+
+
+class TimestampError(ValueError):
+    """A timestamp that is not RFC 3339 (with a zone) nor integer epoch milliseconds."""
+
+
+def parse_rfc3339_ns(text: str) -> int:
+    """Parse RFC 3339 with up to nanosecond precision; the zone is required."""
+    match = _RFC3339.match(text.strip())
+    if not match:
+        raise TimestampError(
+            f"{text!r} is not an RFC 3339 timestamp such as 2024-05-01T12:00:00.123456789Z"
+        )
+    year, month, day, hour, minute, second, frac, zulu, sign, zh, zm = match.groups()
+    try:
+        seconds = calendar.timegm(
+            (int(year), int(month), int(day), int(hour), int(minute), int(second), 0, 0, 0)
+        )
+        _check_ranges(int(month), int(day), int(hour), int(minute), int(second))
+    except (ValueError, OverflowError) as exc:
+        raise TimestampError(f"{text!r} is not a valid date and time: {exc}") from None
+    if not zulu:
+        offset = int(zh) * 3600 + int(zm) * 60
+        seconds -= offset if sign == "+" else -offset
+    nanos = int((frac or "").ljust(9, "0") or 0)
+    return seconds * NS_PER_SECOND + nanos
+
+
+def _check_ranges(month: int, day: int, hour: int, minute: int, second: int) -> None:
+    # timegm silently normalises 2024-02-31 into March; a log timestamp like that is a client bug.
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(2000, month)[1]):
+        raise ValueError("day or month out of range")
+    if hour > 23 or minute > 59 or second > 60:
+        raise ValueError("time of day out of range")
+
+
+def parse_timestamp_ns(value: object) -> int:
+    """Accept RFC 3339 strings or integer epoch milliseconds (the two forms of the API)."""
+    if isinstance(value, bool):
+        raise TimestampError("a timestamp cannot be a boolean")
+    if isinstance(value, int):
+        return value * NS_PER_MS
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.lstrip("-").isdigit():
+            return int(stripped) * NS_PER_MS
+        return parse_rfc3339_ns(stripped)
+    raise TimestampError(
+        "a timestamp must be an RFC 3339 string or integer epoch milliseconds, "
+        f"got {type(value).__name__}"
+    )
+
+
+def format_rfc3339_ns(ns: int) -> str:
+    """Print with the precision the value has: whole seconds, ms, µs or ns digits."""
+    seconds, nanos = divmod(ns, NS_PER_SECOND)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    if nanos == 0:
+        return base + "Z"
+    frac = f"{nanos:09d}"
+    while frac.endswith("000"):
+        frac = frac[:-3]
+    return f"{base}.{frac}Z"
+
+
+def now_ns() -> int:
+    return time.time_ns()

@@ -1,0 +1,126 @@
+"""HTTP plumbing both paths share: app keys, auth, JSON responses and the error middleware."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any, Awaitable, Callable, Mapping
+
+import orjson
+from aiohttp import web
+
+from core.auth import Principal, TokenStore, authenticate
+from core.errors import BadRequestError, LogriverError, request_too_large
+from core.settings import Settings
+from core.storage import Storage
+
+log = logging.getLogger("logriver.http")
+
+SETTINGS = web.AppKey("settings", Settings)
+STORAGE = web.AppKey("storage", Storage)
+TOKENS = web.AppKey("tokens", TokenStore)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# An API family renders errors in its own envelope: (error, request) -> response.
+ErrorRenderer = Callable[[LogriverError, web.Request], web.StreamResponse]
+RENDERER_ATTR = "logriver_error_renderer"
+
+
+def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+def native_error_response(error: LogriverError, request: web.Request) -> web.Response:
+    body = {"error": {"type": error.type, "message": error.message, "details": error.details}}
+    return json_response(body, error.status, _retry_headers(error, request))
+
+
+def _retry_headers(error: LogriverError, request: web.Request) -> dict[str, str]:
+    if error.status in (429, 503, 504):
+        return {"Retry-After": str(request.app[SETTINGS].retry_after_seconds)}
+    return {}
+
+
+def retry_headers(error: LogriverError, request: web.Request) -> dict[str, str]:
+    """`Retry-After` for answers that ask the client to come back; for the foreign envelopes too."""
+    return _retry_headers(error, request)
+
+
+def with_renderer(renderer: ErrorRenderer) -> Callable[[Handler], Handler]:
+    """Mark a handler as part of an API family whose errors use `renderer`."""
+
+    def mark(handler: Handler) -> Handler:
+        setattr(handler, RENDERER_ATTR, renderer)
+        return handler
+
+    return mark
+
+
+def _renderer_for(request: web.Request) -> ErrorRenderer:
+    handler = getattr(request.match_info, "handler", None)
+    return getattr(handler, RENDERER_ATTR, None) or native_error_response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The single place where exceptions become responses; 5xx never shows internals."""
+    try:
+        return await handler(request)
+    except LogriverError as error:
+        if error.status >= 500 and error.status not in (503, 504):
+            error = _internal(error)
+        elif error.status >= 500:
+            log.warning("%s %s: %s (%s)", request.method, request.path, error.message, error.__cause__)
+        return _renderer_for(request)(error, request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = LogriverError(exc.reason, type=_snake(exc.reason))
+        error.status = exc.status
+        return _renderer_for(request)(error, request)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        return _renderer_for(request)(_internal(exc), request)
+
+
+def _internal(exc: BaseException) -> LogriverError:
+    error_id = uuid.uuid4().hex[:16]
+    log.error("internal error %s", error_id, exc_info=exc)
+    error = LogriverError(f"internal error; quote id {error_id} when reporting it", {"error_id": error_id})
+    return error
+
+
+def _snake(reason: str) -> str:
+    return "_".join(reason.lower().replace("-", " ").split()) or "http_error"
+
+
+def principal(request: web.Request, role: str) -> Principal:
+    """Authenticate the caller and check one role; raises 401/403."""
+    caller = authenticate(request.app[TOKENS], request.headers)
+    caller.require(role)
+    return caller
+
+
+async def read_body(request: web.Request, settings: Settings) -> bytes:
+    """Read the raw body, refusing more than the request limit before buffering it all."""
+    declared = request.content_length
+    if declared is not None and declared > settings.max_request_bytes:
+        raise request_too_large(settings.max_request_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > settings.max_request_bytes:
+            raise request_too_large(settings.max_request_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: web.Request) -> Any:
+    """A JSON body, or a 400 that says why it is not one."""
+    raw = await read_body(request, request.app[SETTINGS])
+    try:
+        return orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"the body is not valid JSON: {exc}", type="invalid_json") from None

@@ -1,0 +1,77 @@
+"""HTTP handlers of the native write API."""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from core.errors import LogriverError, ValidationError
+from core.params import label_filters
+from core.web import SETTINGS, STORAGE, json_response, principal, read_body, read_json
+from ingest.registry import StreamRegistry
+from ingest.schemas import decode_body, load_stream, parse_lines_body, validate_lines
+from ingest.writer import LineWriter, request_digest
+
+WRITER = web.AppKey("line_writer", LineWriter)
+REGISTRY = web.AppKey("stream_registry", StreamRegistry)
+
+
+async def post_lines_handler(request: web.Request) -> web.Response:
+    caller = principal(request, "write")
+    settings = request.app[SETTINGS]
+    raw = await read_body(request, settings)
+    body = decode_body(raw, request.headers.get("Content-Encoding", ""), settings)
+    items, shared_labels, parse_rejections = parse_lines_body(body, request.content_type)
+    valid, rejected = validate_lines(items, shared_labels, settings)
+    result = await request.app[WRITER].write_lines(
+        caller.tenant, valid, request_digest(caller.tenant, body), refresh=_wants_refresh(request)
+    )
+    rejections = sorted(parse_rejections + rejected + result.rejected, key=lambda r: r.index)
+    return json_response({"accepted": result.accepted, "rejected": [r.as_dict() for r in rejections]})
+
+
+def _wants_refresh(request: web.Request) -> bool:
+    value = request.query.get("refresh", "false").lower()
+    if value not in ("false", "true", "wait_for", ""):
+        raise ValidationError("refresh must be wait_for, true or false", {"parameter": "refresh"})
+    return value in ("true", "wait_for", "")
+
+
+async def put_stream_handler(request: web.Request) -> web.Response:
+    caller = principal(request, "write")
+    stream = load_stream(await read_json(request))
+    sid, created = await request.app[REGISTRY].put_stream(caller.tenant, stream["labels"], stream["metadata"])
+    body = {"stream": {"id": sid, "labels": stream["labels"], "metadata": stream["metadata"]}}
+    return json_response(body, 201 if created else 200)
+
+
+async def delete_lines_handler(request: web.Request) -> web.StreamResponse:
+    caller = principal(request, "admin")
+    labels = label_filters(request.query.items())
+    if not labels:
+        raise ValidationError(
+            "name the lines to delete with at least one labels.<key>=<value> filter",
+            {"parameter": "labels.<key>"},
+        )
+    progress = request.app[REGISTRY].delete_lines(caller.tenant, labels)
+    first = await anext(progress)  # storage errors before any output still get a proper status
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+    await response.write(orjson.dumps(first) + b"\n")
+    try:
+        async for update in progress:
+            await response.write(orjson.dumps(update) + b"\n")
+    except LogriverError as exc:
+        await response.write(orjson.dumps({"status": "failed", "error": {"type": exc.type, "message": exc.message}}) + b"\n")
+    await response.write_eof()
+    return response
+
+
+def setup_ingest(app: web.Application) -> None:
+    """Create the write path's services from the app's storage and register its routes."""
+    storage = app[STORAGE]
+    app[WRITER] = LineWriter(storage)
+    app[REGISTRY] = StreamRegistry(storage)
+    app.router.add_post("/api/v1/lines", post_lines_handler)
+    app.router.add_put("/api/v1/streams", put_stream_handler)
+    app.router.add_delete("/api/v1/lines", delete_lines_handler)

@@ -1,0 +1,273 @@
+"""Request bodies of the write path: parsing, per-line validation and limits."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import ValidationError as SchemaError
+
+from core.errors import BadRequestError, ValidationError, request_too_large
+from core.settings import Settings
+from core.timeutil import NS_PER_SECOND, TimestampError, format_rfc3339_ns, now_ns, parse_timestamp_ns
+
+MAX_ORDER_NUM = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class LineIn:
+    """One validated line, ready for the writer."""
+
+    timestamp_ns: int
+    message: str
+    labels: dict[str, str]
+    order_num: int | None = None
+    fields: dict[str, Any] | None = None
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    type: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "type": self.type, "message": self.message}
+
+
+class TimestampField(fields.Field):
+    """RFC 3339 (up to ns) or integer epoch milliseconds, loaded as integer nanoseconds."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        try:
+            return parse_timestamp_ns(value)
+        except TimestampError as exc:
+            raise SchemaError(str(exc)) from None
+
+
+class LineSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    timestamp_ns = TimestampField(required=True, data_key="@timestamp")
+    message = fields.String(required=True)
+    labels = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    order_num = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_ORDER_NUM), allow_none=True)
+    extra_fields = fields.Dict(keys=fields.String(), allow_none=True, data_key="fields")
+    client_id = fields.String(data_key="id", validate=validate.Length(min=1, max=512), allow_none=True)
+
+
+class WrappedBodySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    labels = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    lines = fields.List(fields.Raw(), required=True)
+
+
+_LINE_SCHEMA = LineSchema()
+_WRAPPED_SCHEMA = WrappedBodySchema()
+
+# marshmallow reports per field; each field's failure gets a stable type clients can switch on.
+_FIELD_TYPES = {
+    "@timestamp": "invalid_timestamp",
+    "message": "invalid_message",
+    "labels": "invalid_labels",
+    "order_num": "invalid_order_num",
+    "fields": "invalid_fields",
+    "id": "invalid_id",
+}
+
+
+def decode_body(raw: bytes, content_encoding: str, settings: Settings) -> bytes:
+    """Undo gzip/deflate with the request limit applied to the inflated size (zip bombs)."""
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise BadRequestError(
+            f"Content-Encoding {content_encoding!r} is not supported; use gzip, deflate or none",
+            type="unsupported_encoding",
+        )
+    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        body = inflater.decompress(raw, settings.max_request_bytes + 1)
+    except zlib.error as exc:
+        raise BadRequestError(f"the body is not valid {encoding}: {exc}", type="invalid_encoding") from None
+    if len(body) > settings.max_request_bytes:
+        raise request_too_large(settings.max_request_bytes)
+    return body
+
+
+def parse_lines_body(body: bytes, content_type: str) -> tuple[list[Any], dict[str, str], list[Rejection]]:
+    """Split a body into raw line objects, shared labels, and NDJSON lines that failed to parse."""
+    if "ndjson" in content_type or "jsonl" in content_type:
+        items, rejections = _parse_ndjson(body)
+        return items, {}, rejections
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"the body is not valid JSON: {exc}", type="invalid_json") from None
+    if isinstance(data, list):
+        return data, {}, []
+    if isinstance(data, dict):
+        try:
+            wrapped = _WRAPPED_SCHEMA.load(data)
+        except SchemaError as exc:
+            raise ValidationError(
+                "the body must be a JSON array of lines or {\"labels\": {...}, \"lines\": [...]}",
+                {"errors": exc.messages},
+            ) from None
+        return wrapped["lines"], wrapped["labels"], []
+    raise BadRequestError("the body must be a JSON array of lines, NDJSON, or an object with `lines`", type="invalid_body")
+
+
+def _parse_ndjson(body: bytes) -> tuple[list[Any], list[Rejection]]:
+    items: list[Any] = []
+    rejections: list[Rejection] = []
+    for raw_line in body.splitlines():
+        if not raw_line.strip():
+            continue
+        try:
+            items.append(orjson.loads(raw_line))
+        except orjson.JSONDecodeError as exc:
+            rejections.append(Rejection(len(items), "invalid_json", f"this NDJSON line is not JSON: {exc}"))
+            items.append(None)
+    return items, rejections
+
+
+def validate_lines(
+    items: list[Any], shared_labels: dict[str, str], settings: Settings, now: int | None = None
+) -> tuple[list[tuple[int, LineIn]], list[Rejection]]:
+    """Validate each raw line on its own; good lines go on, bad ones are reported by index."""
+    now = now_ns() if now is None else now
+    window = _accepted_window(settings, now)
+    accepted: list[tuple[int, LineIn]] = []
+    rejected: list[Rejection] = []
+    for index, item in enumerate(items):
+        if item is None:
+            continue  # already rejected while parsing
+        result = validate_line(index, item, shared_labels, settings, window)
+        if isinstance(result, Rejection):
+            rejected.append(result)
+        else:
+            accepted.append((index, result))
+    return accepted, rejected
+
+
+def _accepted_window(settings: Settings, now: int) -> tuple[int | None, int]:
+    oldest = now - settings.retention_days * 86400 * NS_PER_SECOND if settings.retention_days else None
+    return oldest, now + settings.max_future_seconds * NS_PER_SECOND
+
+
+def validate_line(
+    index: int, item: Any, shared_labels: dict[str, str], settings: Settings, window: tuple[int | None, int]
+) -> LineIn | Rejection:
+    if not isinstance(item, dict):
+        return Rejection(index, "invalid_line", f"a line must be a JSON object, got {type(item).__name__}")
+    try:
+        loaded = _LINE_SCHEMA.load(item)
+    except SchemaError as exc:
+        return _schema_rejection(index, exc.messages)
+    labels = {**shared_labels, **loaded["labels"]} if shared_labels else loaded["labels"]
+    line = LineIn(
+        timestamp_ns=loaded["timestamp_ns"],
+        message=loaded["message"],
+        labels=labels,
+        order_num=loaded.get("order_num"),
+        fields=loaded.get("extra_fields") or None,
+        client_id=loaded.get("client_id"),
+    )
+    problem = check_limits(line, settings) or check_window(line.timestamp_ns, window)
+    return Rejection(index, *problem) if problem else line
+
+
+def _schema_rejection(index: int, messages: Any) -> Rejection:
+    if not isinstance(messages, dict):
+        return Rejection(index, "invalid_line", str(messages))
+    name, problems = next(iter(messages.items()))
+    text = "; ".join(_flatten(problems))
+    if "Missing data for required field." in text:
+        return Rejection(index, "missing_field", f"`{name}` is required")
+    if "Unknown field." in text:
+        return Rejection(index, "unknown_field", f"`{name}` is not a line field; put extra data under `fields`")
+    return Rejection(index, _FIELD_TYPES.get(name, "invalid_line"), f"`{name}`: {text}")
+
+
+def _flatten(problems: Any) -> list[str]:
+    if isinstance(problems, dict):
+        return [f"{k}: {m}" for k, v in problems.items() for m in _flatten(v)]
+    if isinstance(problems, list):
+        return [m for p in problems for m in _flatten(p)]
+    return [str(problems)]
+
+
+def check_limits(line: LineIn, settings: Settings) -> tuple[str, str] | None:
+    """The per-line limits of the settings, each with a reason code that names the limit."""
+    size = len(line.message.encode("utf-8", "surrogatepass"))
+    if size > settings.max_message_bytes:
+        return "message_too_long", (
+            f"message is {size} bytes; LOGRIVER_MAX_MESSAGE_BYTES is {settings.max_message_bytes}: split the line"
+        )
+    if len(line.labels) > settings.max_labels:
+        return "too_many_labels", f"{len(line.labels)} labels; LOGRIVER_MAX_LABELS is {settings.max_labels}"
+    for name, value in line.labels.items():
+        if not name or len(name) > settings.max_label_name_length:
+            return "label_name_too_long", (
+                f"label name {name[:40]!r} must be 1 to {settings.max_label_name_length} characters"
+            )
+        if len(value) > settings.max_label_value_length:
+            return "label_value_too_long", (
+                f"label {name!r} value is {len(value)} characters; "
+                f"LOGRIVER_MAX_LABEL_VALUE_LENGTH is {settings.max_label_value_length}"
+            )
+    if line.fields and _depth(line.fields) > settings.max_fields_depth:
+        return "fields_too_deep", f"`fields` nests deeper than LOGRIVER_MAX_FIELDS_DEPTH ({settings.max_fields_depth})"
+    return None
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def check_window(timestamp_ns: int, window: tuple[int | None, int]) -> tuple[str, str] | None:
+    oldest, newest = window
+    if oldest is not None and timestamp_ns < oldest:
+        return "too_old", (
+            f"@timestamp {format_rfc3339_ns(timestamp_ns)} is older than the retention period; "
+            f"accepted lines are from {format_rfc3339_ns(oldest)} to {format_rfc3339_ns(newest)}"
+        )
+    if timestamp_ns > newest:
+        return "too_new", (
+            f"@timestamp {format_rfc3339_ns(timestamp_ns)} is too far in the future; "
+            f"accepted lines are up to {format_rfc3339_ns(newest)} (LOGRIVER_MAX_FUTURE_SECONDS)"
+        )
+    return None
+
+
+class StreamSchema(Schema):
+    """`PUT /api/v1/streams`: labels identify the stream, metadata describes it."""
+
+    class Meta:
+        unknown = RAISE
+
+    labels = fields.Dict(keys=fields.String(validate=validate.Length(min=1)), values=fields.String(), required=True)
+    metadata = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+def load_stream(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be an object with `labels` and optional `metadata`")
+    try:
+        return StreamSchema().load(data)
+    except SchemaError as exc:
+        raise ValidationError("invalid stream", {"errors": exc.messages}) from None

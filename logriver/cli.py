@@ -1,0 +1,97 @@
+"""The `logriver` command line: run the service, manage the local Elasticsearch, read logs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Sequence
+
+from aiohttp import web
+
+from core.auth import TokenStore
+from core.settings import Settings, SettingsError
+from logriver import esruntime
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except (SettingsError, esruntime.ElasticsearchRuntimeError) as exc:
+        print(f"logriver: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="logriver", description="Log ingestion and search on Elasticsearch")
+    commands = parser.add_subparsers(title="commands")
+
+    es = commands.add_parser("es", help="manage the local Elasticsearch used when LOGRIVER_ES_URL is unset")
+    es.add_argument("action", choices=["start", "stop", "status"])
+    es.set_defaults(run=_run_es)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="listen address (LOGRIVER_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (LOGRIVER_PORT, default 8080)")
+    serve.add_argument("--dev", action="store_true", help="without LOGRIVER_AUTH_FILE: generate and print an admin token")
+    serve.set_defaults(run=_run_serve)
+
+    for extend in CLI_EXTENSIONS:
+        extend(commands)
+    return parser
+
+
+# Further commands (tail, search) add their sub-parsers here.
+CLI_EXTENSIONS: list = []
+
+
+def _run_es(args: argparse.Namespace) -> int:
+    local = esruntime.from_env(os.environ)
+    if args.action == "start":
+        print(local.start())
+    elif args.action == "stop":
+        print("stopped" if local.stop() else "not running")
+    else:
+        status = local.status()
+        print(f"running: {status}" if status else "not running")
+        return 0 if status else 3
+    return 0
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env(os.environ, host=args.host, port=args.port)
+    tokens = _token_store(settings, args.dev)
+    if tokens is None:
+        print(
+            "logriver: no LOGRIVER_AUTH_FILE is set; give one, or run `logriver serve --dev` "
+            "for a generated admin token",
+            file=sys.stderr,
+        )
+        return 1
+    es_url = settings.es_url or esruntime.from_env(os.environ).start()
+    from logriver.app import create_app
+
+    print(f"logriver: Elasticsearch at {es_url}; listening on http://{settings.host}:{settings.port}", flush=True)
+    web.run_app(create_app(settings, tokens, es_url), host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+def _token_store(settings: Settings, dev: bool) -> TokenStore | None:
+    if settings.auth_file:
+        return TokenStore.from_file(settings.auth_file)
+    if not dev:
+        return None
+    store, token = TokenStore.dev()
+    print(f"logriver: dev mode; admin token for tenant 'default':\n{token}", flush=True)
+    return store
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""HTTP handlers of the native read API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from core.errors import NotFoundError
+from core.web import SETTINGS, STORAGE, json_response, principal
+from query.cursor import TokenCodec
+from query.pages import PageService
+from query.reader import LineReader
+from query.schemas import ContextSchema, LinesSchema, SearchSchema, StreamsSchema, line_query, load_params
+from query.search import SearchRequest, SearchService
+from query.streams import StreamReader, render_stream
+
+READER = web.AppKey("line_reader", LineReader)
+PAGES = web.AppKey("page_service", PageService)
+SEARCH = web.AppKey("search_service", SearchService)
+STREAMS = web.AppKey("stream_reader", StreamReader)
+
+
+async def get_lines_handler(request: web.Request) -> web.Response:
+    caller = principal(request, "read")
+    params = load_params(LinesSchema(), request.query)
+    query = line_query(caller.tenant, request.query, params)
+    pages = request.app[PAGES]
+    page = await pages.page(query, params["limit"], params["from_"], params["token"])
+    return json_response(pages.render(page))
+
+
+async def get_line_handler(request: web.Request) -> web.Response:
+    caller = principal(request, "read")
+    line = await request.app[READER].get(caller.tenant, request.match_info["line_id"])
+    if line is None:
+        raise NotFoundError(f"no line with id {request.match_info['line_id']!r}", type="line_not_found")
+    return json_response(line.as_dict())
+
+
+async def get_context_handler(request: web.Request) -> web.Response:
+    caller = principal(request, "read")
+    params = load_params(ContextSchema(), request.query)
+    pages = request.app[PAGES]
+    page, query = await pages.context(caller.tenant, request.match_info["line_id"], params["before"], params["after"])
+    return json_response(pages.render(page) | {"stream_id": query.stream_id})
+
+
+async def search_handler(request: web.Request) -> web.Response:
+    caller = principal(request, "read")
+    params = load_params(SearchSchema(), request.query)
+    search = SearchRequest(
+        query=line_query(caller.tenant, request.query, params),
+        order=params["sort"],
+        limit=params["limit"],
+        token=params["token"],
+        interval=params["interval"],
+    )
+    return json_response(await request.app[SEARCH].search(search))
+
+
+async def get_streams_handler(request: web.Request) -> web.Response:
+    caller = principal(request, "read")
+    params = load_params(StreamsSchema(), request.query)
+    streams = await request.app[STREAMS].find(line_query(caller.tenant, request.query, params), params["limit"])
+    return json_response({"streams": [render_stream(s) for s in streams]})
+
+
+def setup_query(app: web.Application) -> None:
+    """Create the read path's services and register its routes."""
+    storage, settings = app[STORAGE], app[SETTINGS]
+    codec = TokenCodec(settings.token_secret)
+    app[READER] = LineReader(storage)
+    app[PAGES] = PageService(app[READER], codec)
+    app[SEARCH] = SearchService(app[READER], codec, settings.search_max_total)
+    app[STREAMS] = StreamReader(storage)
+    app.router.add_get("/api/v1/lines", get_lines_handler)
+    app.router.add_get("/api/v1/lines/{line_id}", get_line_handler)
+    app.router.add_get("/api/v1/lines/{line_id}/context", get_context_handler)
+    app.router.add_get("/api/v1/search", search_handler)
+    app.router.add_get("/api/v1/streams", get_streams_handler)

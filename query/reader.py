@@ -1,0 +1,213 @@
+"""The read path's storage layer: the only place that builds line queries for Elasticsearch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Literal
+
+from core.filters import stream_filter
+from core.storage import Storage, translate_es_errors
+from core.timeutil import format_rfc3339_ns, parse_rfc3339_ns
+from query.cursor import Direction, SortKey
+from query.textquery import parse_query
+
+Order = Literal["asc", "desc"]
+LINE_SOURCE = ["@timestamp", "order_num", "message", "labels", "fields", "stream_id"]
+
+
+@dataclass(frozen=True)
+class LineQuery:
+    """Which lines: always one tenant; labels match exactly; window [start, end); q on the text."""
+
+    tenant: str
+    labels: dict[str, str] = field(default_factory=dict)
+    start_ns: int | None = None
+    end_ns: int | None = None
+    text: str | None = None
+    stream_id: str | None = None
+
+    def fingerprint_parts(self) -> tuple[Any, ...]:
+        return (self.tenant, sorted(self.labels.items()), str(self.start_ns), str(self.end_ns), self.text, self.stream_id)
+
+
+@dataclass(frozen=True)
+class Line:
+    id: str
+    timestamp_ns: int
+    order_num: int
+    message: str
+    labels: dict[str, str]
+    fields: dict[str, Any]
+    stream_id: str
+    key: SortKey
+    highlight: list[str] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {
+            "id": self.id,
+            "@timestamp": format_rfc3339_ns(self.timestamp_ns),
+            "order_num": self.order_num,
+            "message": self.message,
+            "labels": self.labels,
+            "fields": self.fields,
+            "stream_id": self.stream_id,
+        }
+        if self.highlight is not None:
+            data["highlight"] = self.highlight
+        return data
+
+
+def sort_clause(order: Order) -> list[dict[str, Any]]:
+    return [
+        {"@timestamp": {"order": order, "numeric_type": "date_nanos"}},
+        {"order_num": {"order": order}},
+        {"seq": {"order": order}},
+    ]
+
+
+def build_filter(query: LineQuery) -> list[dict[str, Any]]:
+    """Tenant first: every read is confined to the caller's tenant whatever q says."""
+    clauses = stream_filter(query.tenant, query.labels)
+    if query.stream_id is not None:
+        clauses.append({"term": {"stream_id": query.stream_id}})
+    window: dict[str, str] = {}
+    if query.start_ns is not None:
+        window["gte"] = format_rfc3339_ns(query.start_ns)
+    if query.end_ns is not None:
+        window["lt"] = format_rfc3339_ns(query.end_ns)
+    if window:
+        clauses.append({"range": {"@timestamp": window}})
+    if query.text:
+        clauses.append(parse_query(query.text))
+    return clauses
+
+
+def _boundary_range(key: SortKey, order: Order) -> dict[str, Any]:
+    # Redundant with search_after, but lets Elasticsearch skip whole indices and segments,
+    # which is what keeps a page at depth as fast as the first one.
+    bound = "gte" if order == "asc" else "lte"
+    return {"range": {"@timestamp": {bound: format_rfc3339_ns(key.timestamp_ns)}}}
+
+
+def hit_to_line(hit: dict[str, Any]) -> Line:
+    source = hit["_source"]
+    key = SortKey.from_sort_values(hit["sort"]) if "sort" in hit else None
+    return Line(
+        id=hit["_id"],
+        timestamp_ns=key.timestamp_ns if key else _source_ns(source["@timestamp"]),
+        order_num=int(source.get("order_num", 0)),
+        message=source.get("message", ""),
+        labels=source.get("labels", {}),
+        fields=source.get("fields") or {},
+        stream_id=source.get("stream_id", ""),
+        key=key or SortKey(_source_ns(source["@timestamp"]), int(source.get("order_num", 0)), source.get("seq", "0")),
+        highlight=(hit.get("highlight") or {}).get("message"),
+    )
+
+
+def _source_ns(text: str) -> int:
+    return parse_rfc3339_ns(text)
+
+
+class LineReader:
+    """Sorted, filtered slices of lines, addressed by sort keys."""
+
+    def __init__(self, storage: Storage):
+        self.storage = storage
+
+    async def slice(
+        self,
+        query: LineQuery,
+        direction: Direction,
+        after: SortKey | None,
+        size: int,
+        extra: dict[str, Any] | None = None,
+    ) -> list[Line]:
+        """Up to `size` lines strictly past `after` in `direction`, in that direction's order."""
+        order: Order = "asc" if direction == "newer" else "desc"
+        filters = build_filter(query)
+        if after is not None:
+            filters.append(_boundary_range(after, order))
+        body: dict[str, Any] = {
+            "query": {"bool": {"filter": filters}},
+            "sort": sort_clause(order),
+            "size": size,
+            "_source": LINE_SOURCE,
+            "track_total_hits": False,
+            **(extra or {}),
+        }
+        if after is not None:
+            body["search_after"] = after.search_after()
+        return [hit_to_line(hit) for hit in (await self.raw_search(body))["hits"]["hits"]]
+
+    async def raw_search(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.storage.require_ready()
+        with translate_es_errors("reading lines"):
+            return await self.storage.client.search(
+                index=self.storage.layout.lines_pattern, ignore_unavailable=True, allow_no_indices=True, **body
+            )
+
+    async def get(self, tenant: str, line_id: str) -> Line | None:
+        body = {
+            "query": {"bool": {"filter": [{"term": {"tenant": tenant}}, {"ids": {"values": [line_id]}}]}},
+            "size": 1,
+            "_source": LINE_SOURCE + ["seq"],
+        }
+        hits = (await self.raw_search(body))["hits"]["hits"]
+        return hit_to_line(hits[0]) if hits else None
+
+    async def count(self, query: LineQuery) -> int:
+        self.storage.require_ready()
+        with translate_es_errors("counting lines"):
+            response = await self.storage.client.count(
+                index=self.storage.layout.lines_pattern,
+                query={"bool": {"filter": build_filter(query)}},
+                ignore_unavailable=True,
+                allow_no_indices=True,
+            )
+        return int(response["count"])
+
+    async def iter_lines(self, query: LineQuery, order: Order = "asc", batch: int = 5000) -> AsyncIterator[Line]:
+        """Every matching line in order, fetched in batches: memory stays bounded at any size."""
+        direction: Direction = "newer" if order == "asc" else "older"
+        after: SortKey | None = None
+        while True:
+            lines = await self.slice(query, direction, after, batch)
+            for line in lines:
+                yield line
+            if len(lines) < batch:
+                return
+            after = lines[-1].key
+
+    async def skip_to(self, query: LineQuery, order: Order, offset: int) -> SortKey | None:
+        """The key of the line just before position `offset`, walking keys only (deep offsets)."""
+        direction: Direction = "newer" if order == "asc" else "older"
+        after: SortKey | None = None
+        remaining = offset
+        while remaining > 0:
+            step = min(remaining, 10000)
+            hits = await self._keys(query, direction, after, step)
+            if not hits:
+                return after
+            after = hits[-1]
+            remaining -= len(hits)
+            if len(hits) < step:
+                break
+        return after
+
+    async def _keys(self, query: LineQuery, direction: Direction, after: SortKey | None, size: int) -> list[SortKey]:
+        order: Order = "asc" if direction == "newer" else "desc"
+        filters = build_filter(query)
+        if after is not None:
+            filters.append(_boundary_range(after, order))
+        body: dict[str, Any] = {
+            "query": {"bool": {"filter": filters}},
+            "sort": sort_clause(order),
+            "size": size,
+            "_source": False,
+            "track_total_hits": False,
+        }
+        if after is not None:
+            body["search_after"] = after.search_after()
+        return [SortKey.from_sort_values(hit["sort"]) for hit in (await self.raw_search(body))["hits"]["hits"]]
+

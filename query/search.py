@@ -1,0 +1,123 @@
+"""Ad-hoc search across streams: hits with highlights, totals, a token, and a timeline."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import ValidationError
+from core.storage import translate_es_errors
+from core.timeutil import NS_PER_MS, format_rfc3339_ns
+from query.cursor import Cursor, TokenCodec, query_fingerprint
+from query.reader import LINE_SOURCE, LineQuery, LineReader, Order, build_filter, hit_to_line, sort_clause
+
+_INTERVAL = re.compile(r"^(\d+)(ms|s|m|h|d)$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_NICE_INTERVALS_MS = [
+    1000, 5000, 10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000,
+    3_600_000, 10_800_000, 21_600_000, 43_200_000, 86_400_000, 604_800_000, 2_592_000_000,
+]
+MAX_BUCKETS = 1000
+AUTO_BUCKETS = 60
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: LineQuery
+    order: Order = "desc"
+    limit: int = 100
+    token: str | None = None
+    interval: str | None = None  # "<n><unit>" or "auto"
+
+
+class SearchService:
+    def __init__(self, reader: LineReader, codec: TokenCodec, max_total: int):
+        self.reader = reader
+        self.codec = codec
+        self.max_total = max_total
+
+    async def search(self, request: SearchRequest) -> dict[str, Any]:
+        fingerprint = query_fingerprint("search", request.order, *request.query.fingerprint_parts())
+        direction = "newer" if request.order == "asc" else "older"
+        after = self.codec.decode(request.token, fingerprint).key if request.token else None
+        body: dict[str, Any] = {
+            "query": {"bool": {"filter": build_filter(request.query)}},
+            "sort": sort_clause(request.order),
+            "size": request.limit + 1,
+            "_source": LINE_SOURCE,
+            "track_total_hits": self.max_total,
+            "highlight": {"fields": {"message": {"number_of_fragments": 3, "fragment_size": 200}}},
+        }
+        if after is not None:
+            body["search_after"] = after.search_after()
+        if request.interval:
+            body["aggs"] = {"timeline": await self._histogram_agg(request)}
+        response = await self.reader.raw_search(body)
+        hits = [hit_to_line(hit) for hit in response["hits"]["hits"]]
+        result: dict[str, Any] = {
+            "hits": [line.as_dict() | {"highlight": line.highlight or []} for line in hits[: request.limit]],
+            "total": response["hits"]["total"],
+            "next_token": None,
+        }
+        if len(hits) > request.limit:
+            result["next_token"] = self.codec.encode(Cursor(direction, hits[request.limit - 1].key, False, fingerprint))
+        if request.interval:
+            result["histogram"] = _buckets(response["aggregations"]["timeline"])
+        return result
+
+    async def _histogram_agg(self, request: SearchRequest) -> dict[str, Any]:
+        query = request.query
+        if request.interval == "auto":
+            span = await self._span(query)
+            interval_ms = _auto_interval(span)
+        else:
+            interval_ms = parse_interval_ms(request.interval or "")
+            if query.start_ns is not None and query.end_ns is not None:
+                buckets = (query.end_ns - query.start_ns) // NS_PER_MS // interval_ms
+                if buckets > MAX_BUCKETS:
+                    raise ValidationError(
+                        f"interval {request.interval} makes {buckets} buckets over the window; "
+                        f"the limit is {MAX_BUCKETS}: use a larger interval or `auto`",
+                        {"parameter": "interval"},
+                    )
+        agg: dict[str, Any] = {"field": "@timestamp", "fixed_interval": f"{interval_ms}ms", "min_doc_count": 0}
+        if query.start_ns is not None and query.end_ns is not None:
+            agg["extended_bounds"] = {"min": query.start_ns // NS_PER_MS, "max": query.end_ns // NS_PER_MS - 1}
+        return {"date_histogram": agg}
+
+    async def _span(self, query: LineQuery) -> int:
+        """The window in ms, or the matching lines' own span when the window is open."""
+        if query.start_ns is not None and query.end_ns is not None:
+            return (query.end_ns - query.start_ns) // NS_PER_MS
+        body = {
+            "query": {"bool": {"filter": build_filter(query)}},
+            "size": 0,
+            "aggs": {"first": {"min": {"field": "@timestamp"}}, "last": {"max": {"field": "@timestamp"}}},
+        }
+        with translate_es_errors("measuring the search span"):
+            aggs = (await self.reader.raw_search(body)).get("aggregations", {})
+        first, last = aggs.get("first", {}).get("value"), aggs.get("last", {}).get("value")
+        return int(last - first) if first is not None and last is not None else 0
+
+
+def parse_interval_ms(text: str) -> int:
+    match = _INTERVAL.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise ValidationError(
+            f"interval {text!r} is not a duration such as 30s, 5m, 1h, 1d, or `auto`", {"parameter": "interval"}
+        )
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+def _auto_interval(span_ms: int) -> int:
+    target = max(span_ms // AUTO_BUCKETS, 1)
+    return next((i for i in _NICE_INTERVALS_MS if i >= target), _NICE_INTERVALS_MS[-1])
+
+
+def _buckets(agg: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"start": format_rfc3339_ns(int(bucket["key"]) * NS_PER_MS), "count": bucket["doc_count"]}
+        for bucket in agg.get("buckets", [])
+    ]
+

@@ -1,0 +1,99 @@
+"""Test fixtures: one real Elasticsearch per session, one index prefix per test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from typing import AsyncIterator, Iterator
+
+import pytest
+from elasticsearch import AsyncElasticsearch
+
+from core.auth import Principal, TokenStore
+from core.settings import Settings
+from logriver import esruntime
+from logriver.app import create_app
+from tests.helpers import ApiClient
+
+TOKENS = {
+    "admin-acme": Principal("acme", frozenset({"admin"})),
+    "read-acme": Principal("acme", frozenset({"read"})),
+    "write-acme": Principal("acme", frozenset({"write"})),
+    "rw-acme": Principal("acme", frozenset({"read", "write"})),
+    "admin-other": Principal("other", frozenset({"admin"})),
+}
+
+
+@pytest.fixture(scope="session")
+def es_url() -> Iterator[str]:
+    """LOGRIVER_ES_URL when given; otherwise a local node this session starts and stops."""
+    configured = os.environ.get("LOGRIVER_ES_URL")
+    if configured:
+        yield configured
+        return
+    local = esruntime.LocalElasticsearch(
+        home=esruntime.default_home(),
+        port=int(os.environ.get("LOGRIVER_TEST_ES_PORT", "9251")),
+        heap_mb=int(os.environ.get("LOGRIVER_ES_HEAP_MB", "1024")),
+        name="tests",
+    )
+    already_running = local.status() is not None
+    url = local.start()
+    yield url
+    if not already_running:
+        local.stop()
+
+
+@pytest.fixture
+def index_prefix() -> str:
+    return f"lrt-{secrets.token_hex(5)}"
+
+
+@pytest.fixture
+def settings(es_url: str, index_prefix: str) -> Settings:
+    return Settings(
+        es_url=es_url,
+        index_prefix=index_prefix,
+        token_secret="test-secret",
+        readiness_interval_seconds=0.2,
+        retention_interval_seconds=3600,
+    )
+
+
+@pytest.fixture
+def token_store() -> TokenStore:
+    return TokenStore(TOKENS)
+
+
+@pytest.fixture
+async def es(es_url: str, index_prefix: str) -> AsyncIterator[AsyncElasticsearch]:
+    """A raw client for assertions; deletes everything the test's prefix created."""
+    client = AsyncElasticsearch(es_url)
+    yield client
+    await client.options(ignore_status=404).indices.delete(index=f"{index_prefix}-*", expand_wildcards="all")
+    await client.options(ignore_status=404).indices.delete_index_template(name=f"{index_prefix}-*")
+    await client.close()
+
+
+@pytest.fixture
+async def make_api(aiohttp_client, es, settings, token_store, es_url):
+    """Start the real app against the real Elasticsearch with the given settings."""
+
+    async def make(custom: Settings | None = None) -> ApiClient:
+        app = create_app(custom or settings, token_store, es_url)
+        client = await aiohttp_client(app)
+        ready = await client.get("/readyz")
+        deadline = asyncio.get_running_loop().time() + 30
+        while ready.status != 200 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+            ready = await client.get("/readyz")
+        assert ready.status == 200, "storage did not become ready"
+        return ApiClient(client)
+
+    return make
+
+
+@pytest.fixture
+async def api(make_api) -> ApiClient:
+    return await make_api()
