@@ -9,7 +9,7 @@ from core.errors import LogriverError, ValidationError
 from core.params import label_filters
 from core.web import SETTINGS, STORAGE, json_response, principal, read_body, read_json
 from ingest.registry import StreamRegistry
-from ingest.schemas import decode_body, load_stream, parse_lines_body, validate_lines
+from ingest.schemas import check_encoding, load_stream, parse_lines_body, validate_lines
 from ingest.writer import LineWriter, request_digest
 
 WRITER = web.AppKey("line_writer", LineWriter)
@@ -19,8 +19,8 @@ REGISTRY = web.AppKey("stream_registry", StreamRegistry)
 async def post_lines_handler(request: web.Request) -> web.Response:
     caller = principal(request, "write")
     settings = request.app[SETTINGS]
-    raw = await read_body(request, settings)
-    body = decode_body(raw, request.headers.get("Content-Encoding", ""), settings)
+    check_encoding(request.headers.get("Content-Encoding", ""))
+    body = await read_body(request, settings)
     items, shared_labels, parse_rejections = parse_lines_body(body, request.content_type)
     valid, rejected = validate_lines(items, shared_labels, settings)
     result = await request.app[WRITER].write_lines(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +9,7 @@ import orjson
 from marshmallow import RAISE, Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
 
-from core.errors import BadRequestError, ValidationError, request_too_large
+from core.errors import BadRequestError, ValidationError
 from core.settings import Settings
 from core.timeutil import NS_PER_SECOND, TimestampError, format_rfc3339_ns, now_ns, parse_timestamp_ns
 
@@ -83,25 +82,13 @@ _FIELD_TYPES = {
 }
 
 
-def decode_body(raw: bytes, content_encoding: str, settings: Settings) -> bytes:
-    """Undo gzip/deflate with the request limit applied to the inflated size (zip bombs)."""
-    encoding = content_encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return raw
-    if encoding not in ("gzip", "x-gzip", "deflate"):
+def check_encoding(content_encoding: str) -> None:
+    """aiohttp already inflated gzip/deflate bodies (and read_body bounded the inflated size)."""
+    if content_encoding.strip().lower() not in ("", "identity", "gzip", "x-gzip", "deflate"):
         raise BadRequestError(
             f"Content-Encoding {content_encoding!r} is not supported; use gzip, deflate or none",
             type="unsupported_encoding",
         )
-    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
-    inflater = zlib.decompressobj(wbits)
-    try:
-        body = inflater.decompress(raw, settings.max_request_bytes + 1)
-    except zlib.error as exc:
-        raise BadRequestError(f"the body is not valid {encoding}: {exc}", type="invalid_encoding") from None
-    if len(body) > settings.max_request_bytes:
-        raise request_too_large(settings.max_request_bytes)
-    return body
 
 
 def parse_lines_body(body: bytes, content_type: str) -> tuple[list[Any], dict[str, str], list[Rejection]]:

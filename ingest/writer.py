@@ -8,7 +8,7 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import orjson
 
@@ -21,6 +21,7 @@ from ingest.schemas import LineIn, Rejection
 log = logging.getLogger("logriver.ingest")
 
 _RETRYABLE_ITEM_STATUSES = {429, 502, 503, 504}
+BULK_CHUNK_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -115,19 +116,21 @@ class LineWriter:
         """Per-action (status, error); retries only the retriable items, a bounded number of times."""
         pending = list(range(len(operations) // 2))
         statuses: list[tuple[int, Any]] = [(0, None)] * len(pending)
+        split = False
         for attempt in range(self.storage.settings.es_retries + 1):
-            body = b"\n".join(b for i in pending for b in operations[2 * i : 2 * i + 2]) + b"\n"
-            with translate_es_errors("writing lines"):
-                response = await self.storage.client.bulk(
-                    operations=body, refresh="wait_for" if refresh else False
-                )
             retry: list[int] = []
-            for action_index, item in zip(pending, response["items"]):
-                result = item.get("create") or next(iter(item.values()))
-                statuses[action_index] = (result["status"], result.get("error"))
-                if result["status"] in _RETRYABLE_ITEM_STATUSES:
-                    retry.append(action_index)
+            chunks = list(_chunks(pending, operations))
+            split = split or len(chunks) > 1
+            for chunk in chunks:
+                items = await self._bulk(chunk, operations, refresh and not split)
+                for action_index, item in zip(chunk, items):
+                    result = next(iter(item.values()))
+                    statuses[action_index] = (result["status"], result.get("error"))
+                    if result["status"] in _RETRYABLE_ITEM_STATUSES:
+                        retry.append(action_index)
             if not retry:
+                if refresh and split:
+                    await self._refresh(operations)
                 return statuses
             pending = retry
             await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
@@ -135,6 +138,18 @@ class LineWriter:
             f"storage rejected {len(pending)} lines after {self.storage.settings.es_retries} retries; "
             "retry the whole request (accepted lines will not be duplicated)"
         )
+
+    async def _bulk(self, chunk: list[int], operations: list[bytes], wait_for: bool) -> list[dict[str, Any]]:
+        body = b"\n".join(b for i in chunk for b in operations[2 * i : 2 * i + 2]) + b"\n"
+        with translate_es_errors("writing lines"):
+            response = await self.storage.client.bulk(operations=body, refresh="wait_for" if wait_for else False)
+        return response["items"]
+
+    async def _refresh(self, operations: list[bytes]) -> None:
+        """Read-your-writes for requests split over several bulk calls: refresh what they touched."""
+        touched = {orjson.loads(operations[i])["create"]["_index"] for i in range(0, len(operations), 2)}
+        with translate_es_errors("refreshing written lines"):
+            await self.storage.client.indices.refresh(index=",".join(sorted(touched)))
 
     def _result(
         self, lines: Sequence[tuple[int, LineIn]], ids: list[str], statuses: list[tuple[int, Any]]
@@ -155,6 +170,21 @@ class LineWriter:
             if status not in (200, 201, 409):
                 raise LogriverError(f"registering a stream failed: {error}")
         return WriteResult(accepted, rejected, written)
+
+
+def _chunks(pending: list[int], operations: list[bytes]) -> Iterator[list[int]]:
+    """Split actions into bulk bodies under BULK_CHUNK_BYTES (Elasticsearch caps a request at 100 MB)."""
+    chunk: list[int] = []
+    size = 0
+    for action_index in pending:
+        item_size = len(operations[2 * action_index]) + len(operations[2 * action_index + 1]) + 2
+        if chunk and size + item_size > BULK_CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(action_index)
+        size += item_size
+    if chunk:
+        yield chunk
 
 
 def _storage_reason(error: Any) -> str:

@@ -308,8 +308,8 @@ def _fetch_with_mvn(target: Path) -> bool:
     log.info("fetching elasticsearch %s with mvn", ES_VERSION)
     staging = target.with_name(".mvn-download")
     shutil.rmtree(staging, ignore_errors=True)
-    # dependency:copy (pinned: the 2.x default needs a pom) writes straight to our dir, so
-    # we need not guess where a settings.xml put the local repository.
+    # dependency:copy writes straight to our dir, so we need not guess where a settings.xml
+    # put the local repository; the plugin is pinned to a version whose copy goal needs no pom.
     cmd = [
         "mvn", "-q", "-B", f"{_DEPENDENCY_PLUGIN}:copy",
         f"-Dartifact={_GROUP}:{_ARTIFACT}:{ES_VERSION}:zip",

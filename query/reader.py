@@ -25,9 +25,14 @@ class LineQuery:
     end_ns: int | None = None
     text: str | None = None
     stream_id: str | None = None
+    contains: str | None = None  # case-insensitive substring of the message
+    fields: dict[str, str] = field(default_factory=dict)  # exact values of `fields.<key>`
 
     def fingerprint_parts(self) -> tuple[Any, ...]:
-        return (self.tenant, sorted(self.labels.items()), str(self.start_ns), str(self.end_ns), self.text, self.stream_id)
+        return (
+            self.tenant, sorted(self.labels.items()), str(self.start_ns), str(self.end_ns),
+            self.text, self.stream_id, self.contains, sorted(self.fields.items()),
+        )
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,17 @@ def build_filter(query: LineQuery) -> list[dict[str, Any]]:
         clauses.append({"range": {"@timestamp": window}})
     if query.text:
         clauses.append(parse_query(query.text))
+    if query.contains:
+        clauses.append(_contains_clause(query.contains))
+    clauses.extend({"term": {f"fields.{key}": value}} for key, value in sorted(query.fields.items()))
     return clauses
+
+
+def _contains_clause(needle: str) -> dict[str, Any]:
+    # The minimal server has no `wildcard` field type; a case-insensitive wildcard query on the
+    # keyword sub-field does the job for messages up to its ignore_above (2048 characters).
+    escaped = needle.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+    return {"wildcard": {"message.raw": {"value": f"*{escaped}*", "case_insensitive": True}}}
 
 
 def _boundary_range(key: SortKey, order: Order) -> dict[str, Any]:
