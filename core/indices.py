@@ -27,6 +27,7 @@ class IndexLayout:
 
     prefix: str
     granularity: str = "day"
+    refresh_interval: str = "1s"
 
     @property
     def lines_pattern(self) -> str:
@@ -54,10 +55,13 @@ class IndexLayout:
 
     def templates(self) -> dict[str, dict[str, Any]]:
         """Template name -> body, with the prefix filled in."""
-        return {
+        templates = {
             f"{self.prefix}-lines": load_template("lines", self.prefix, LINE_FIELDS),
             f"{self.prefix}-streams": load_template("streams", self.prefix, STREAM_FIELDS),
         }
+        for body in templates.values():
+            body["template"]["settings"]["refresh_interval"] = self.refresh_interval
+        return templates
 
 
 def _next_bucket_start(start: time.struct_time, granularity: str) -> int:

@@ -21,6 +21,7 @@ class Settings:
     es_url: str = ""  # empty: use the local Elasticsearch provisioned by `logriver es`
     index_prefix: str = "logriver"  # every index and template name starts with it
     index_granularity: str = "day"  # one lines index per UTC hour, day or month
+    index_refresh_interval: str = "1s"  # how soon written lines become searchable without ?refresh
     retention_days: int = 30  # lines older than this are rejected and their indices deleted; 0 keeps all
     max_future_seconds: int = 7200  # lines further in the future than this are rejected
     retention_interval_seconds: int = 3600  # how often the retention task looks for expired indices
@@ -43,6 +44,12 @@ class Settings:
     tail_buffer_lines: int = 10000  # per tail subscriber before lines are dropped
     tail_max_seconds: int = 3600  # longest a tail session stays open
     es_compat_version: str = "8.17.0"  # version.number reported by the Elasticsearch-compatible surface
+    es_compat_prefix: str = "/es"  # path of the Elasticsearch-compatible surface; empty turns it off
+    es_compat_timestamp_field: str = "@timestamp"  # document field with a line's time; absent: time received
+    es_compat_message_fields: str = "message,log,msg"  # comma-separated; the first present is the message
+    es_compat_order_field: str = ""  # document field holding order_num (Scale's fluentd: scale_order_num)
+    es_compat_label_fields: str = ""  # comma-separated document fields (dotted paths) promoted to labels
+    es_compat_index_label: str = "index"  # label holding the target index, date suffix removed; empty: none
     abeja_page_size: int = 100  # default page size of the ABEJA log API
 
     @classmethod

@@ -79,7 +79,8 @@ class Storage:
             retry_on_timeout=False,
             serializer=OrjsonSerializer(),
         )
-        return cls(settings, client, IndexLayout(settings.index_prefix, settings.index_granularity))
+        layout = IndexLayout(settings.index_prefix, settings.index_granularity, settings.index_refresh_interval)
+        return cls(settings, client, layout)
 
     def require_ready(self) -> None:
         """Requests that need storage fail fast with 503 until templates are installed."""

@@ -56,6 +56,7 @@ def settings(es_url: str, index_prefix: str) -> Settings:
         es_url=es_url,
         index_prefix=index_prefix,
         token_secret="test-secret",
+        index_refresh_interval="100ms",  # ?refresh=wait_for returns sooner
         readiness_interval_seconds=0.2,
         retention_interval_seconds=3600,
     )

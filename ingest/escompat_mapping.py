@@ -1,0 +1,170 @@
+"""Elasticsearch documents as logriver lines: which fields give the time, message, order and labels."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from core.settings import Settings
+from core.timeutil import NS_PER_MS, TimestampError, format_rfc3339_ns, parse_rfc3339_ns
+
+_MISSING = object()
+
+# Daily (or monthly, hourly) index names such as `logstash-2024.05.01`, `scalelogs-2024.05.01`,
+# `syslog.2024.05.01`, `app_2024-05-01` or `app-20240501`: the part before the date names the stream.
+_DATE_SUFFIX = re.compile(
+    r"^(?P<stream>.+?)[-._](?P<year>\d{4})(?P<sep>[-._]?)(?P<month>\d{2})"
+    r"(?:(?P=sep)(?P<day>\d{2})(?:(?P=sep)(?P<hour>\d{2}))?)?$"
+)
+# ES's strict_date_optional_time accepts times without a zone (read as UTC) and bare dates.
+_NAIVE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?$")
+_EPOCH_MILLIS = re.compile(r"^-?\d+(?:\.\d+)?$")
+
+
+class MappingError(ValueError):
+    """A document that cannot become a line; `type` is a stable reason code."""
+
+    def __init__(self, type: str, message: str):
+        super().__init__(message)
+        self.type = type
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DocumentMapping:
+    """The configured rules of the document → line mapping."""
+
+    timestamp_field: str = "@timestamp"
+    message_fields: tuple[str, ...] = ("message", "log", "msg")
+    order_field: str | None = None
+    label_fields: tuple[str, ...] = ()
+    index_label: str | None = "index"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "DocumentMapping":
+        """The mapping named by the `es_compat_*` settings."""
+        return cls(
+            timestamp_field=settings.es_compat_timestamp_field or "@timestamp",
+            message_fields=_names(settings.es_compat_message_fields),
+            order_field=settings.es_compat_order_field.strip() or None,
+            label_fields=_names(settings.es_compat_label_fields),
+            index_label=settings.es_compat_index_label.strip() or None,
+        )
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def index_stream_name(index: str) -> str:
+    """The index name without a trailing date, so daily indices of one source form one stream."""
+    match = _DATE_SUFFIX.match(index)
+    if not match:
+        return index
+    month, day, hour = int(match["month"]), match["day"], match["hour"]
+    if not 1 <= month <= 12 or (day and not 1 <= int(day) <= 31) or (hour and int(hour) > 23):
+        return index
+    return match["stream"]
+
+
+def document_to_line(
+    document: dict[str, Any], index: str, client_id: str | None, mapping: DocumentMapping, received_ns: int
+) -> dict[str, Any]:
+    """A raw native line (as `validate_lines` takes it); consumes the mapped fields of `document`."""
+    timestamp = _pop(document, mapping.timestamp_field)
+    if timestamp is _MISSING or timestamp is None:
+        timestamp_ns = received_ns
+    else:
+        timestamp_ns = parse_document_time(mapping.timestamp_field, timestamp)
+    line: dict[str, Any] = {
+        "@timestamp": format_rfc3339_ns(timestamp_ns),
+        "message": _pop_message(document, mapping.message_fields),
+        "labels": _pop_labels(document, index, mapping),
+    }
+    if mapping.order_field:
+        order = _pop(document, mapping.order_field)
+        if order is not _MISSING and order is not None:
+            line["order_num"] = _order_num(mapping.order_field, order)
+    if document:
+        line["fields"] = document
+    if client_id is not None:
+        line["id"] = client_id
+    return line
+
+
+def parse_document_time(name: str, value: Any) -> int:
+    """Nanoseconds from what Elasticsearch's default date format accepts: ISO 8601 or epoch millis."""
+    try:
+        if isinstance(value, bool):
+            raise TimestampError("a timestamp cannot be a boolean")
+        if isinstance(value, (int, float)):
+            return round(value * NS_PER_MS)
+        if isinstance(value, str):
+            text = value.strip()
+            if _EPOCH_MILLIS.match(text):
+                return round(float(text) * NS_PER_MS) if "." in text else int(text) * NS_PER_MS
+            return parse_rfc3339_ns(_with_zone(text))
+        raise TimestampError(f"expected an ISO 8601 string or epoch milliseconds, got {type(value).__name__}")
+    except TimestampError as exc:
+        raise MappingError("invalid_timestamp", f"`{name}`: {exc}") from None
+
+
+def _with_zone(text: str) -> str:
+    if not _NAIVE_TIME.match(text):
+        return text
+    if len(text) == 10:
+        return text + "T00:00:00Z"
+    return text + (":00Z" if len(text) == 16 else "Z")
+
+
+def _pop_message(document: dict[str, Any], names: tuple[str, ...]) -> str:
+    for name in names:
+        value = _pop(document, name)
+        if value is not _MISSING and value is not None:
+            return value if isinstance(value, str) else orjson.dumps(value).decode()
+    return ""
+
+
+def _pop_labels(document: dict[str, Any], index: str, mapping: DocumentMapping) -> dict[str, str]:
+    labels = {mapping.index_label: index_stream_name(index)} if mapping.index_label else {}
+    for name in mapping.label_fields:
+        value = _pop(document, name)
+        if value is _MISSING or value is None:
+            continue
+        if isinstance(value, (dict, list)):
+            raise MappingError(
+                "invalid_labels", f"`{name}` is promoted to a label but holds a {type(value).__name__}; labels are text"
+            )
+        labels[name] = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return labels
+
+
+def _order_num(name: str, value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MappingError("invalid_order_num", f"`{name}` must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _pop(document: dict[str, Any], path: str) -> Any:
+    """Remove and return a field named literally (`host.name`) or by a dotted path into objects."""
+    if path in document:
+        return document.pop(path)
+    head, dot, rest = path.partition(".")
+    while dot:
+        child = document.get(head)
+        if isinstance(child, dict):
+            value = _pop(child, rest)
+            if value is not _MISSING and not child:
+                del document[head]  # an object emptied by the move would only clutter `fields`
+            if value is not _MISSING:
+                return value
+        more_head, dot, rest = rest.partition(".")
+        head = f"{head}.{more_head}"
+    return _MISSING

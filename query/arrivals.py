@@ -1,0 +1,112 @@
+"""Lines in arrival order: the live tail's queries by `seq`, the only tail code that talks to Elasticsearch.
+
+A *position* is a point in arrival order written like a `seq`: 16 hex digits of nanoseconds and
+6 of writer node. `position_at(ns)` sorts after every seq allocated at or before `ns`, so
+"seq > position" reads "arrived later".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import InvalidQueryError, LogriverError, OverloadedError, StorageUnavailableError
+from core.storage import Storage, translate_es_errors
+from query.reader import LINE_SOURCE, Line, LineQuery, build_filter, hit_to_line
+
+POSITION_PATTERN = r"^[0-9a-f]{22}$"
+_POSITION = re.compile(POSITION_PATTERN)
+
+
+def position_at(ns: int) -> str:
+    """The position just after every seq allocated at or before `ns`."""
+    return f"{max(ns, 0):016x}ffffff"
+
+
+def position_ns(position: str) -> int:
+    return int(position[:16], 16)
+
+
+def is_position(text: str) -> bool:
+    return bool(_POSITION.match(text))
+
+
+@dataclass(frozen=True)
+class ArrivalScan:
+    """Lines matching `query` with after < seq <= upto, minus `exclude_ids`, in seq order."""
+
+    query: LineQuery
+    after: str
+    upto: str
+    size: int
+    exclude_ids: tuple[str, ...] = ()
+
+
+def build_arrival_search(scan: ArrivalScan) -> dict[str, Any]:
+    """The search body of one scan; raises InvalidQueryError for a bad q before any request."""
+    filters = build_filter(scan.query)
+    filters.append({"range": {"seq": {"gt": scan.after, "lte": scan.upto}}})
+    query: dict[str, Any] = {"bool": {"filter": filters}}
+    if scan.exclude_ids:
+        query["bool"]["must_not"] = [{"ids": {"values": list(scan.exclude_ids)}}]
+    return {
+        "query": query,
+        "sort": [{"seq": {"order": "asc"}}],
+        "size": scan.size,
+        "_source": LINE_SOURCE + ["seq"],
+        "track_total_hits": False,
+    }
+
+
+def _arrival_line(hit: dict[str, Any]) -> Line:
+    # The hit is sorted by seq alone, so its key comes from _source, not from the sort values.
+    return hit_to_line({k: v for k, v in hit.items() if k != "sort"})
+
+
+class ArrivalReader:
+    """Runs arrival scans; counts its requests so tests can see that polling is shared."""
+
+    def __init__(self, storage: Storage):
+        self.storage = storage
+        self.requests = 0  # Elasticsearch requests made for polls (one msearch per round)
+        self.catch_up_requests = 0  # searches made to catch a resumed tail up
+
+    async def scan(self, scan: ArrivalScan) -> list[Line]:
+        """One scan on its own: a resumed tail catching up to the shared poller."""
+        body = build_arrival_search(scan)
+        self.storage.require_ready()
+        self.catch_up_requests += 1
+        with translate_es_errors("catching up a tail"):
+            response = await self.storage.client.search(
+                index=self.storage.layout.lines_pattern, ignore_unavailable=True, allow_no_indices=True, **body
+            )
+        return [_arrival_line(hit) for hit in response["hits"]["hits"]]
+
+    async def scan_many(self, scans: list[ArrivalScan]) -> list[list[Line] | LogriverError]:
+        """All scans in one msearch; a failed scan yields its error in place of lines."""
+        header = {"index": self.storage.layout.lines_pattern, "ignore_unavailable": True, "allow_no_indices": True}
+        searches: list[dict[str, Any]] = []
+        for scan in scans:
+            searches.extend((header, build_arrival_search(scan)))
+        self.storage.require_ready()
+        self.requests += 1
+        with translate_es_errors("polling for new lines"):
+            response = await self.storage.client.msearch(searches=searches)
+        return [_scan_result(item) for item in response["responses"]]
+
+
+def _scan_result(item: dict[str, Any]) -> list[Line] | LogriverError:
+    if "error" not in item:
+        return [_arrival_line(hit) for hit in item["hits"]["hits"]]
+    error = item["error"] if isinstance(item["error"], dict) else {}
+    causes = error.get("root_cause") or [error]
+    reason = str(causes[0].get("reason", "rejected")) if causes else "rejected"
+    status = int(item.get("status", 500))
+    if status == 400:
+        return InvalidQueryError(f"the query cannot be run: {reason}")
+    if status == 429:
+        return OverloadedError("storage is overloaded while polling for new lines")
+    if status in (502, 503, 504):
+        return StorageUnavailableError("storage is unavailable while polling for new lines")
+    return LogriverError(f"storage error while polling for new lines: {reason}")
