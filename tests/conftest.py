@@ -98,3 +98,10 @@ async def make_api(aiohttp_client, es, settings, token_store, es_url):
 @pytest.fixture
 async def api(make_api) -> ApiClient:
     return await make_api()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reaches Elasticsearch, so `-m "not es"` runs the pure ones alone."""
+    for item in items:
+        if "es_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.es)

@@ -1,0 +1,12 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml ./
+COPY core core
+COPY ingest ingest
+COPY query query
+COPY adapters adapters
+COPY logriver logriver
+COPY mappings mappings
+RUN pip install --no-cache-dir -e .
+EXPOSE 8080
+CMD ["logriver", "serve"]
