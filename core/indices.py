@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -39,7 +40,12 @@ class IndexLayout:
 
     def lines_index(self, timestamp_ns: int) -> str:
         """The index a line belongs to, from its own timestamp (late lines land in the past)."""
-        bucket = time.strftime(_BUCKET_FORMATS[self.granularity], time.gmtime(timestamp_ns // 1_000_000_000))
+        return self._index_of_hour(timestamp_ns // 3_600_000_000_000)
+
+    @functools.lru_cache(maxsize=1024)
+    def _index_of_hour(self, hour: int) -> str:
+        # Every granularity is a whole number of hours, so the hour decides the index.
+        bucket = time.strftime(_BUCKET_FORMATS[self.granularity], time.gmtime(hour * 3600))
         return f"{self.prefix}-lines-{bucket}"
 
     def bucket_end_seconds(self, index_name: str) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import time
 
@@ -28,10 +29,7 @@ def parse_rfc3339_ns(text: str) -> int:
         )
     year, month, day, hour, minute, second, frac, zulu, sign, zh, zm = match.groups()
     try:
-        seconds = calendar.timegm(
-            (int(year), int(month), int(day), int(hour), int(minute), int(second), 0, 0, 0)
-        )
-        _check_ranges(int(month), int(day), int(hour), int(minute), int(second))
+        seconds = _epoch_seconds(year, month, day, hour, minute, second)
     except (ValueError, OverflowError) as exc:
         raise TimestampError(f"{text!r} is not a valid date and time: {exc}") from None
     if not zulu:
@@ -39,6 +37,13 @@ def parse_rfc3339_ns(text: str) -> int:
         seconds -= offset if sign == "+" else -offset
     nanos = int((frac or "").ljust(9, "0") or 0)
     return seconds * NS_PER_SECOND + nanos
+
+
+@functools.lru_cache(maxsize=4096)
+def _epoch_seconds(year: str, month: str, day: str, hour: str, minute: str, second: str) -> int:
+    # Lines of one batch share their seconds; the cache saves most of the calendar work.
+    _check_ranges(int(month), int(day), int(hour), int(minute), int(second))
+    return calendar.timegm((int(year), int(month), int(day), int(hour), int(minute), int(second), 0, 0, 0))
 
 
 def _check_ranges(month: int, day: int, hour: int, minute: int, second: int) -> None:
@@ -69,13 +74,18 @@ def parse_timestamp_ns(value: object) -> int:
 def format_rfc3339_ns(ns: int) -> str:
     """Print with the precision the value has: whole seconds, ms, µs or ns digits."""
     seconds, nanos = divmod(ns, NS_PER_SECOND)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    base = _format_seconds(seconds)
     if nanos == 0:
         return base + "Z"
     frac = f"{nanos:09d}"
     while frac.endswith("000"):
         frac = frac[:-3]
     return f"{base}.{frac}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_seconds(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def now_ns() -> int:

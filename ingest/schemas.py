@@ -12,8 +12,7 @@ from marshmallow import ValidationError as SchemaError
 from core.errors import BadRequestError, ValidationError
 from core.settings import Settings
 from core.timeutil import NS_PER_SECOND, TimestampError, format_rfc3339_ns, now_ns, parse_timestamp_ns
-
-MAX_ORDER_NUM = 2**63 - 1
+from ingest.fastpath import MAX_ORDER_NUM, fast_load
 
 
 @dataclass(frozen=True)
@@ -157,10 +156,9 @@ def validate_line(
 ) -> LineIn | Rejection:
     if not isinstance(item, dict):
         return Rejection(index, "invalid_line", f"a line must be a JSON object, got {type(item).__name__}")
-    try:
-        loaded = _LINE_SCHEMA.load(item)
-    except SchemaError as exc:
-        return _schema_rejection(index, exc.messages)
+    loaded = fast_load(item) or _schema_load(item)
+    if isinstance(loaded, SchemaError):
+        return _schema_rejection(index, loaded.messages)
     labels = {**shared_labels, **loaded["labels"]} if shared_labels else loaded["labels"]
     line = LineIn(
         timestamp_ns=loaded["timestamp_ns"],
@@ -172,6 +170,13 @@ def validate_line(
     )
     problem = check_limits(line, settings) or check_window(line.timestamp_ns, window)
     return Rejection(index, *problem) if problem else line
+
+
+def _schema_load(item: dict[str, Any]) -> dict[str, Any] | SchemaError:
+    try:
+        return _LINE_SCHEMA.load(item)
+    except SchemaError as exc:
+        return exc
 
 
 def _schema_rejection(index: int, messages: Any) -> Rejection:

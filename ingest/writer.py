@@ -98,8 +98,10 @@ class LineWriter:
         operations: list[bytes] = []
         ids: list[str] = []
         streams: dict[str, dict[str, str]] = {}
+        ids_by_labels: dict[tuple[tuple[str, str], ...], str] = {}
         for offset, (position, line) in enumerate(lines):
-            sid = stream_id(tenant, line.labels)
+            label_key = tuple(line.labels.items())
+            sid = ids_by_labels.get(label_key) or ids_by_labels.setdefault(label_key, stream_id(tenant, line.labels))
             streams.setdefault(sid, line.labels)
             doc_id = line_id(tenant, sid, line, position, digest)
             ids.append(doc_id)
@@ -142,7 +144,11 @@ class LineWriter:
     async def _bulk(self, chunk: list[int], operations: list[bytes], wait_for: bool) -> list[dict[str, Any]]:
         body = b"\n".join(b for i in chunk for b in operations[2 * i : 2 * i + 2]) + b"\n"
         with translate_es_errors("writing lines"):
-            response = await self.storage.client.bulk(operations=body, refresh="wait_for" if wait_for else False)
+            response = await self.storage.client.bulk(
+                operations=body,
+                refresh="wait_for" if wait_for else False,
+                filter_path="items.*.status,items.*.error",  # keep positions, drop the rest
+            )
         return response["items"]
 
     async def _refresh(self, operations: list[bytes]) -> None:

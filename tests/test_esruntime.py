@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from logriver import esruntime
 from logriver.esruntime import ES_VERSION, ElasticsearchRuntimeError, LocalElasticsearch, default_home, from_env
+from logriver.esruntime import distribution, java, rundir
 
 
 def _free_port() -> int:
@@ -51,7 +51,7 @@ def test_default_home_is_reachable_by_the_es_user(monkeypatch: pytest.MonkeyPatc
 
 
 def test_config_has_only_core_settings(tmp_path: Path) -> None:
-    yml = esruntime._elasticsearch_yml(LocalElasticsearch(home=tmp_path, port=9999, name="x"))
+    yml = rundir._elasticsearch_yml(LocalElasticsearch(home=tmp_path, port=9999, name="x"))
     assert 'http.port: "9999"' in yml
     assert "discovery.type: \"single-node\"" in yml
     # Settings of modules absent from the integ-test-zip abort start-up.
@@ -107,7 +107,7 @@ def test_start_status_stop(node: LocalElasticsearch) -> None:
 def _fake_repo(tmp_path: Path, payload: bytes) -> tuple[str, Path]:
     """A file:// Maven repo holding the ES artifact; urllib reads it like Maven Central."""
     repo = tmp_path / "repo"
-    artifact = repo / esruntime._artifact_path()
+    artifact = repo / distribution._artifact_path()
     artifact.parent.mkdir(parents=True)
     artifact.write_bytes(payload)
     return repo.as_uri(), artifact
@@ -125,8 +125,8 @@ def test_download_fallback_without_mvn(tmp_path: Path, monkeypatch: pytest.Monke
     repo_url, artifact = _fake_repo(tmp_path, payload)
     artifact.with_name(artifact.name + ".sha1").write_text(hashlib.sha1(payload).hexdigest())
     monkeypatch.setenv("LOGRIVER_MAVEN_REPO", repo_url)
-    monkeypatch.setattr(esruntime.shutil, "which", lambda name: None)
-    zip_path = esruntime._ensure_zip(tmp_path / "home")
+    monkeypatch.setattr(distribution.shutil, "which", lambda name: None)
+    zip_path = distribution._ensure_zip(tmp_path / "home")
     assert zip_path.read_bytes() == payload
 
 
@@ -134,18 +134,18 @@ def test_download_rejects_checksum_mismatch(tmp_path: Path, monkeypatch: pytest.
     repo_url, artifact = _fake_repo(tmp_path, _zip_bytes(tmp_path))
     artifact.with_name(artifact.name + ".sha1").write_text("0" * 40)
     monkeypatch.setenv("LOGRIVER_MAVEN_REPO", repo_url)
-    monkeypatch.setattr(esruntime.shutil, "which", lambda name: None)
+    monkeypatch.setattr(distribution.shutil, "which", lambda name: None)
     with pytest.raises(ElasticsearchRuntimeError, match="sha1 mismatch"):
-        esruntime._ensure_zip(tmp_path / "home")
+        distribution._ensure_zip(tmp_path / "home")
     assert list((tmp_path / "home").iterdir()) == []
 
 
 def test_download_rejects_non_zip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo_url, _ = _fake_repo(tmp_path, b"<html>not a zip</html>")
     monkeypatch.setenv("LOGRIVER_MAVEN_REPO", repo_url)
-    monkeypatch.setattr(esruntime.shutil, "which", lambda name: None)
+    monkeypatch.setattr(distribution.shutil, "which", lambda name: None)
     with pytest.raises(ElasticsearchRuntimeError, match="not a valid zip"):
-        esruntime._ensure_zip(tmp_path / "home")
+        distribution._ensure_zip(tmp_path / "home")
 
 
 def _fake_jdk(root: Path, version: str, modules: str | None = None) -> Path:
@@ -157,23 +157,23 @@ def _fake_jdk(root: Path, version: str, modules: str | None = None) -> Path:
 
 
 def test_java_version_parsing(tmp_path: Path) -> None:
-    assert esruntime._java_major(_fake_jdk(tmp_path / "a", "25.0.3")) == 25
-    assert esruntime._java_major(_fake_jdk(tmp_path / "b", "1.8.0_412")) == 8
-    assert esruntime._java_major(_fake_jdk(tmp_path / "c", "21-ea")) == 21
+    assert java._java_major(_fake_jdk(tmp_path / "a", "25.0.3")) == 25
+    assert java._java_major(_fake_jdk(tmp_path / "b", "1.8.0_412")) == 8
+    assert java._java_major(_fake_jdk(tmp_path / "c", "21-ea")) == 21
 
 
 def test_old_es_java_home_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ES_JAVA_HOME", str(_fake_jdk(tmp_path / "jdk17", "17.0.15")))
     with pytest.raises(ElasticsearchRuntimeError, match="needs >= 21"):
-        esruntime._find_java_home()
+        java.find_java_home()
 
 
 def test_vector_option_stripped_only_when_module_missing(tmp_path: Path) -> None:
     jlinked = _fake_jdk(tmp_path / "jre", "21.0.2", modules="java.base java.logging")
     full = _fake_jdk(tmp_path / "jdk", "21.0.2")
-    assert esruntime._lacks_vector_module(jlinked)
-    assert not esruntime._lacks_vector_module(full)
+    assert java.lacks_vector_module(jlinked)
+    assert not java.lacks_vector_module(full)
     options = tmp_path / "jvm.options"
     options.write_text("-XX:+UseG1GC\n20-:--add-modules=jdk.incubator.vector\n")
-    esruntime._strip_jvm_option(options, "--add-modules=jdk.incubator.vector")
+    rundir._strip_jvm_option(options, "--add-modules=jdk.incubator.vector")
     assert options.read_text() == "-XX:+UseG1GC\n"
