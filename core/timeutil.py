@@ -9,6 +9,9 @@ import time
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MS = 1_000_000
+# Elasticsearch's date_nanos holds 1970-01-01 up to 2262-04-11 (a signed 64-bit nanosecond count).
+MIN_STORABLE_NS = 0
+MAX_STORABLE_NS = 2**63 - 1
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?"

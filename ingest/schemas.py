@@ -11,7 +11,7 @@ from marshmallow import ValidationError as SchemaError
 
 from core.errors import BadRequestError, ValidationError
 from core.settings import Settings
-from core.timeutil import NS_PER_SECOND, TimestampError, format_rfc3339_ns, now_ns, parse_timestamp_ns
+from core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, NS_PER_SECOND, TimestampError, format_rfc3339_ns, now_ns, parse_timestamp_ns
 from ingest.fastpath import MAX_ORDER_NUM, fast_load
 
 
@@ -233,6 +233,8 @@ def _depth(value: Any) -> int:
 
 def check_window(timestamp_ns: int, window: tuple[int | None, int]) -> tuple[str, str] | None:
     oldest, newest = window
+    if not MIN_STORABLE_NS <= timestamp_ns <= MAX_STORABLE_NS:
+        return "invalid_timestamp", "@timestamp must be between 1970-01-01 and 2262-04-11 (nanosecond dates)"
     if oldest is not None and timestamp_ns < oldest:
         return "too_old", (
             f"@timestamp {format_rfc3339_ns(timestamp_ns)} is older than the retention period; "

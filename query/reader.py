@@ -7,7 +7,7 @@ from typing import Any, AsyncIterator, Literal
 
 from core.filters import stream_filter
 from core.storage import Storage, translate_es_errors
-from core.timeutil import format_rfc3339_ns, parse_rfc3339_ns
+from core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, format_rfc3339_ns, parse_rfc3339_ns
 from query.cursor import Direction, SortKey
 from query.textquery import parse_query
 
@@ -76,10 +76,11 @@ def build_filter(query: LineQuery) -> list[dict[str, Any]]:
     if query.stream_id is not None:
         clauses.append({"term": {"stream_id": query.stream_id}})
     window: dict[str, str] = {}
-    if query.start_ns is not None:
-        window["gte"] = format_rfc3339_ns(query.start_ns)
-    if query.end_ns is not None:
-        window["lt"] = format_rfc3339_ns(query.end_ns)
+    # Bounds outside what date_nanos can hold would make Elasticsearch refuse the query.
+    if query.start_ns is not None and query.start_ns > MIN_STORABLE_NS:
+        window["gte"] = format_rfc3339_ns(min(query.start_ns, MAX_STORABLE_NS))
+    if query.end_ns is not None and query.end_ns <= MAX_STORABLE_NS:
+        window["lt"] = format_rfc3339_ns(max(query.end_ns, MIN_STORABLE_NS))
     if window:
         clauses.append({"range": {"@timestamp": window}})
     if query.text:

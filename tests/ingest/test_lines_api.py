@@ -187,3 +187,11 @@ async def test_auth_roles_and_tenants(api):
     assert len((await x_auth.json())["lines"]) == 1
     assert (await api.get_lines(token="admin-other", labels__t="1"))["lines"] == []
     assert (await api.http.get("/api/v1/lines", headers=auth("write-acme"))).status == 403
+
+
+async def test_unstorable_dates_are_invalid_even_without_retention(make_api, settings):
+    import dataclasses
+
+    api = await make_api(dataclasses.replace(settings, retention_days=0))
+    result = await api.post_lines([{"@timestamp": "1960-01-01T00:00:00Z", "message": "too early"}])
+    assert result["rejected"][0]["type"] == "invalid_timestamp"

@@ -166,3 +166,10 @@ async def test_bad_parameters_are_named(api, params, field):
 async def test_start_after_end_is_rejected(api):
     error = await api.get_lines(expect=400, start=format_rfc3339_ns(BASE + 10), end=format_rfc3339_ns(BASE))
     assert "start must be before end" in error["error"]["message"]
+
+
+async def test_windows_beyond_storable_dates_are_clamped(api):
+    await write_stream(api, {"s": "clamp"}, [BASE])
+    page = await api.get_lines(labels__s="clamp", start="1900-01-01T00:00:00Z", end="2999-01-01T00:00:00Z")
+    assert [l["message"] for l in page["lines"]] == ["l0"]
+    assert (await api.get_lines(labels__s="clamp", end="1960-01-01T00:00:00Z"))["lines"] == []
