@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -100,16 +101,24 @@ def parse_document_time(name: str, value: Any) -> int:
     try:
         if isinstance(value, bool):
             raise TimestampError("a timestamp cannot be a boolean")
-        if isinstance(value, (int, float)):
-            return round(value * NS_PER_MS)
+        if isinstance(value, int):
+            return value * NS_PER_MS
+        if isinstance(value, float):
+            return _millis_ns(repr(value))
         if isinstance(value, str):
             text = value.strip()
-            if _EPOCH_MILLIS.match(text):
-                return round(float(text) * NS_PER_MS) if "." in text else int(text) * NS_PER_MS
-            return parse_rfc3339_ns(_with_zone(text))
+            return _millis_ns(text) if _EPOCH_MILLIS.match(text) else parse_rfc3339_ns(_with_zone(text))
         raise TimestampError(f"expected an ISO 8601 string or epoch milliseconds, got {type(value).__name__}")
     except TimestampError as exc:
         raise MappingError("invalid_timestamp", f"`{name}`: {exc}") from None
+
+
+def _millis_ns(text: str) -> int:
+    # Decimal keeps fractional milliseconds exact (a float would round them at the ns level).
+    try:
+        return int(Decimal(text) * NS_PER_MS)
+    except (InvalidOperation, OverflowError, ValueError):
+        raise TimestampError(f"{text!r} is not a number of epoch milliseconds") from None
 
 
 def _with_zone(text: str) -> str:
@@ -122,9 +131,12 @@ def _with_zone(text: str) -> str:
 
 def _pop_message(document: dict[str, Any], names: tuple[str, ...]) -> str:
     for name in names:
-        value = _pop(document, name)
-        if value is not _MISSING and value is not None:
-            return value if isinstance(value, str) else orjson.dumps(value).decode()
+        value = _lookup(document, name)
+        # Objects are not messages: Filebeat and Logstash send `log` as {"file": ..., "offset": ...}.
+        if value is _MISSING or value is None or isinstance(value, (dict, list)):
+            continue
+        _pop(document, name)
+        return value if isinstance(value, str) else orjson.dumps(value).decode()
     return ""
 
 
@@ -154,17 +166,37 @@ def _order_num(name: str, value: Any) -> int:
 
 def _pop(document: dict[str, Any], path: str) -> Any:
     """Remove and return a field named literally (`host.name`) or by a dotted path into objects."""
+    chain = _locate(document, path)
+    if chain is None:
+        return _MISSING
+    container, key = chain[-1]
+    value = container.pop(key)
+    for parent, name in reversed(chain[:-1]):
+        if parent[name]:
+            break
+        del parent[name]  # an object emptied by the move would only clutter `fields`
+    return value
+
+
+def _lookup(document: dict[str, Any], path: str) -> Any:
+    chain = _locate(document, path)
+    if chain is None:
+        return _MISSING
+    container, key = chain[-1]
+    return container[key]
+
+
+def _locate(document: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str]] | None:
+    """The (object, key) steps down to a field; shippers send both `a.b` keys and nested objects."""
     if path in document:
-        return document.pop(path)
+        return [(document, path)]
     head, dot, rest = path.partition(".")
     while dot:
         child = document.get(head)
         if isinstance(child, dict):
-            value = _pop(child, rest)
-            if value is not _MISSING and not child:
-                del document[head]  # an object emptied by the move would only clutter `fields`
-            if value is not _MISSING:
-                return value
-        more_head, dot, rest = rest.partition(".")
-        head = f"{head}.{more_head}"
-    return _MISSING
+            found = _locate(child, rest)
+            if found:
+                return [(document, head), *found]
+        more, dot, rest = rest.partition(".")
+        head = f"{head}.{more}"
+    return None

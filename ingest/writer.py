@@ -25,11 +25,17 @@ _RETRYABLE_ITEM_STATUSES = {429, 502, 503, 504}
 BULK_CHUNK_BYTES = 1_000_000
 
 
+CREATED, EXISTS, REJECTED, UNAVAILABLE = "created", "exists", "rejected", "unavailable"
+
+
 @dataclass(frozen=True)
 class WriteResult:
     accepted: int
     rejected: list[Rejection] = field(default_factory=list)
-    ids: list[str | None] = field(default_factory=list)  # per written line, None when rejected
+    ids: list[str | None] = field(default_factory=list)  # per line, None unless stored
+    # per line: created, exists (stored before: a replay), rejected, unavailable (not stored;
+    # only with partial=True, else the write raises)
+    outcomes: list[str] = field(default_factory=list)
 
 
 class SequenceAllocator:
@@ -81,21 +87,36 @@ class LineWriter:
         digest: bytes,
         *,
         refresh: bool = False,
+        partial: bool = False,
     ) -> WriteResult:
-        """Store lines (position in request, line); accepted counts stored and already-stored lines."""
+        """Store lines (position in request, line); accepted counts stored and already-stored lines.
+
+        Lines storage still pushes back after the bounded retries make the write raise (503/429),
+        unless `partial`: then they are reported `unavailable` and the caller answers per line.
+        """
         if not lines:
             return WriteResult(0)
         self.storage.require_ready()
-        operations, ids = self._operations(tenant, lines, digest)
-        statuses = await self._bulk_with_retries(operations, refresh)
-        return self._result(lines, ids, statuses)
+        groups = list(_groups(lines))
+        results: list[WriteResult] = []
+        for group in groups:
+            operations, ids = self._operations(tenant, group, digest)
+            statuses = await self._bulk_with_retries(operations, refresh and len(groups) == 1)
+            results.append(self._result(group, ids, statuses))
+            if UNAVAILABLE in results[-1].outcomes and not partial:
+                raise _pushed_back(statuses)
+        if refresh and len(groups) > 1:
+            await self._refresh({self.storage.layout.lines_index(line.timestamp_ns) for _, line in lines})
+        return _merged(results)
 
     def _operations(
         self, tenant: str, lines: Sequence[tuple[int, LineIn]], digest: bytes
     ) -> tuple[list[bytes], list[str]]:
         layout = self.storage.layout
+        # Reserved per bulk call, just before it is sent: the live tail relies on a line
+        # becoming visible soon after its seq, and ingested_at is the same instant.
         base, node = self.sequence.reserve(len(lines))
-        ingested = format_rfc3339_ns(now_ns())
+        ingested = format_rfc3339_ns(base)
         operations: list[bytes] = []
         ids: list[str] = []
         streams: dict[str, dict[str, str]] = {}
@@ -119,28 +140,21 @@ class LineWriter:
         """Per-action (status, error); retries only the retriable items, a bounded number of times."""
         pending = list(range(len(operations) // 2))
         statuses: list[tuple[int, Any]] = [(0, None)] * len(pending)
-        split = False
         for attempt in range(self.storage.settings.es_retries + 1):
             retry: list[int] = []
-            chunks = list(_chunks(pending, operations))
-            split = split or len(chunks) > 1
-            for chunk in chunks:
-                items = await self._bulk(chunk, operations, refresh and not split)
+            for chunk in _chunks(pending, operations):
+                items = await self._bulk(chunk, operations, refresh)
                 for action_index, item in zip(chunk, items):
                     result = next(iter(item.values()))
                     statuses[action_index] = (result["status"], result.get("error"))
                     if result["status"] in _RETRYABLE_ITEM_STATUSES:
                         retry.append(action_index)
             if not retry:
-                if refresh and split:
-                    await self._refresh(operations)
-                return statuses
+                break
             pending = retry
-            await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
-        raise OverloadedError(
-            f"storage rejected {len(pending)} lines after {self.storage.settings.es_retries} retries; "
-            "retry the whole request (accepted lines will not be duplicated)"
-        )
+            if attempt < self.storage.settings.es_retries:
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+        return statuses
 
     async def _bulk(self, chunk: list[int], operations: list[bytes], wait_for: bool) -> list[dict[str, Any]]:
         body = b"\n".join(b for i in chunk for b in operations[2 * i : 2 * i + 2]) + b"\n"
@@ -152,31 +166,70 @@ class LineWriter:
             )
         return response["items"]
 
-    async def _refresh(self, operations: list[bytes]) -> None:
+    async def _refresh(self, touched: set[str]) -> None:
         """Read-your-writes for requests split over several bulk calls: refresh what they touched."""
-        touched = {orjson.loads(operations[i])["create"]["_index"] for i in range(0, len(operations), 2)}
         with translate_es_errors("refreshing written lines"):
             await self.storage.client.indices.refresh(index=",".join(sorted(touched)))
 
     def _result(
         self, lines: Sequence[tuple[int, LineIn]], ids: list[str], statuses: list[tuple[int, Any]]
     ) -> WriteResult:
-        accepted = 0
         rejected: list[Rejection] = []
-        written: list[str | None] = []
-        for (position, _), doc_id, (status, error) in zip(lines, ids, statuses):
-            if status in (200, 201, 409):
-                accepted += 1
-                written.append(doc_id)
-                continue
-            written.append(None)
-            if status >= 500 or not error:
-                raise StorageUnavailableError("storage failed to store some lines; retry the whole request")
-            rejected.append(Rejection(position, "rejected_by_storage", _storage_reason(error)))
+        outcomes = [_outcome(status, error) for status, error in statuses[: len(lines)]]
+        for (position, _), outcome, (_, error) in zip(lines, outcomes, statuses):
+            if outcome == REJECTED:
+                rejected.append(Rejection(position, "rejected_by_storage", _storage_reason(error)))
         for status, error in statuses[len(lines):]:
+            if _outcome(status, error) == UNAVAILABLE:
+                raise _pushed_back(statuses)
             if status not in (200, 201, 409):
                 raise LogriverError(f"registering a stream failed: {error}")
-        return WriteResult(accepted, rejected, written)
+        stored = [doc_id if o in (CREATED, EXISTS) else None for doc_id, o in zip(ids, outcomes)]
+        return WriteResult(sum(1 for i in stored if i), rejected, stored, outcomes)
+
+
+def _outcome(status: int, error: Any) -> str:
+    if status in (200, 201):
+        return CREATED
+    if status == 409:
+        return EXISTS
+    if status in _RETRYABLE_ITEM_STATUSES or status >= 500 or not error:
+        return UNAVAILABLE
+    return REJECTED
+
+
+def _pushed_back(statuses: list[tuple[int, Any]]) -> StorageUnavailableError:
+    failing = [status for status, error in statuses if _outcome(status, error) == UNAVAILABLE]
+    message = (
+        f"storage did not take {len(failing)} lines after bounded retries; "
+        "retry the whole request (lines already stored will not be duplicated)"
+    )
+    if all(status == 429 for status in failing):
+        return OverloadedError(message)
+    return StorageUnavailableError(message)
+
+
+def _groups(lines: Sequence[tuple[int, LineIn]]) -> Iterator[Sequence[tuple[int, LineIn]]]:
+    """Lines in runs of about BULK_CHUNK_BYTES once serialised (estimated, without serialising)."""
+    start, size = 0, 0
+    for index, (_, line) in enumerate(lines):
+        estimate = len(line.message) + 400 + (len(orjson.dumps(line.fields)) if line.fields else 0)
+        if index > start and size + estimate > BULK_CHUNK_BYTES:
+            yield lines[start:index]
+            start, size = index, 0
+        size += estimate
+    yield lines[start:]
+
+
+def _merged(results: list[WriteResult]) -> WriteResult:
+    if len(results) == 1:
+        return results[0]
+    return WriteResult(
+        accepted=sum(r.accepted for r in results),
+        rejected=[rejection for r in results for rejection in r.rejected],
+        ids=[doc_id for r in results for doc_id in r.ids],
+        outcomes=[outcome for r in results for outcome in r.outcomes],
+    )
 
 
 def _chunks(pending: list[int], operations: list[bytes]) -> Iterator[list[int]]:

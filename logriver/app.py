@@ -8,17 +8,23 @@ from typing import AsyncIterator, Callable
 
 from aiohttp import web
 
+from adapters.abeja import setup_abeja
+from adapters.iceprod import setup_iceprod
+from adapters.modelarts import setup_modelarts
+from adapters.scale import setup_scale
 from core.auth import TokenStore
 from core.settings import Settings
 from core.storage import Storage
 from core.web import SETTINGS, STORAGE, TOKENS, error_middleware, json_response
+from ingest.escompat import setup_escompat
 from ingest.handlers import setup_ingest
 from ingest.retention import run_retention
 from query.handlers import setup_query
+from query.tail_handlers import setup_tail
 
 # Extra route families (foreign APIs, compatibility surfaces) register themselves here.
 AppExtension = Callable[[web.Application], None]
-EXTENSIONS: list[AppExtension] = []
+EXTENSIONS: list[AppExtension] = [setup_modelarts, setup_abeja, setup_iceprod, setup_scale, setup_tail, setup_escompat]
 
 
 async def healthz_handler(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from aiohttp import web
 from core.auth import TokenStore
 from core.settings import Settings, SettingsError
 from logriver import esruntime
+from logriver.client_cli import add_client_commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # Further commands (tail, search) add their sub-parsers here.
-CLI_EXTENSIONS: list = []
+CLI_EXTENSIONS: list = [add_client_commands]
 
 
 def _run_es(args: argparse.Namespace) -> int:

@@ -70,6 +70,7 @@ class ArrivalReader:
     def __init__(self, storage: Storage):
         self.storage = storage
         self.requests = 0  # Elasticsearch requests made for polls (one msearch per round)
+        self.searches = 0  # searches inside those requests (one per group)
         self.catch_up_requests = 0  # searches made to catch a resumed tail up
 
     async def scan(self, scan: ArrivalScan) -> list[Line]:
@@ -91,6 +92,7 @@ class ArrivalReader:
             searches.extend((header, build_arrival_search(scan)))
         self.storage.require_ready()
         self.requests += 1
+        self.searches += len(scans)
         with translate_es_errors("polling for new lines"):
             response = await self.storage.client.msearch(searches=searches)
         return [_scan_result(item) for item in response["responses"]]

@@ -195,3 +195,13 @@ async def test_unstorable_dates_are_invalid_even_without_retention(make_api, set
     api = await make_api(dataclasses.replace(settings, retention_days=0))
     result = await api.post_lines([{"@timestamp": "1960-01-01T00:00:00Z", "message": "too early"}])
     assert result["rejected"][0]["type"] == "invalid_timestamp"
+
+
+async def test_large_request_split_into_several_bulk_calls_is_read_your_writes(api):
+    base = time.time_ns() - 10 * 1_000_000_000
+    lines = [{"@timestamp": ts(-i / 1000, base), "message": f"{i:06d} " + "x" * 1000} for i in range(3000)]
+    result = await api.post_lines({"labels": {"big": "1"}, "lines": lines})
+    assert result == {"accepted": 3000, "rejected": []}
+    page = await api.get_lines(labels__big="1", limit=10000)
+    assert len(page["lines"]) == 3000
+    assert [l["message"][:6] for l in page["lines"]] == [f"{i:06d}" for i in reversed(range(3000))]

@@ -1,0 +1,225 @@
+"""IceProd "REST API - Logs": log entries per dataset and task, over the line services.
+
+Entries are streams (see adapters.iceprod_entries); errors are `{"code", "error"}` and every
+authentication failure is 403, as IceProd answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncGenerator, AsyncIterator
+
+import orjson
+from aiohttp import web
+
+from adapters.iceprod_entries import LOG_ID_LABEL, Entry, EntryStore
+from adapters.iceprod_params import load_list_params, load_new_entry, load_task_params
+from adapters.streaming import stream_body
+from core.auth import Principal
+from core.errors import ForbiddenError, LogriverError, NotFoundError, UnauthorizedError
+from core.web import SETTINGS, json_response, principal, read_json, retry_headers, with_renderer
+from ingest.handlers import REGISTRY, WRITER
+from query.handlers import READER
+
+ENTRIES = web.AppKey("iceprod_entries", EntryStore)
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+
+
+def iceprod_error(error: LogriverError, request: web.Request) -> web.Response:
+    """IceProd's error envelope."""
+    return json_response({"code": error.status, "error": error.message}, error.status, retry_headers(error, request))
+
+
+def _caller(request: web.Request, role: str) -> Principal:
+    # IceProd answers 403 to every authentication failure, a missing token included.
+    try:
+        return principal(request, role)
+    except UnauthorizedError as error:
+        raise ForbiddenError(f"authentication failed: {error.message}") from None
+
+
+def _wanted(key: str, keys: frozenset[str] | None) -> bool:
+    return keys is None or key in keys or key == "log_id"
+
+
+async def entry_json(
+    store: EntryStore, tenant: str, entry: Entry, keys: frozenset[str] | None
+) -> AsyncGenerator[bytes, None]:
+    """One entry as a JSON object, `data` streamed piece by piece."""
+    items = [orjson.dumps(k) + b":" + orjson.dumps(v) for k, v in entry.document().items() if _wanted(k, keys)]
+    yield b"{" + b",".join(items)
+    if _wanted("data", keys):
+        yield (b"," if items else b"") + b'"data":"'
+        async for text in store.data(tenant, entry):
+            yield orjson.dumps(text)[1:-1]  # escaping is per character, so pieces concatenate
+        yield b'"'
+    yield b"}"
+
+
+async def entries_json(
+    store: EntryStore,
+    tenant: str,
+    entries: tuple[Entry, AsyncIterator[Entry]],
+    keys: frozenset[str] | None,
+    limit: int,
+    by_log_id: bool,
+) -> AsyncGenerator[bytes, None]:
+    """`{"<log_id>": {...}, ...}` when by_log_id, else `{"logs": [...]}`; at most `limit` (0: all).
+
+    `entries` is the first entry, already fetched, and the iterator of those after it.
+    """
+    entry: Entry | None
+    entry, rest = entries
+    yield b"{" if by_log_id else b'{"logs":['
+    count = 0
+    while entry is not None and (not limit or count < limit):
+        yield (b"," if count else b"") + (orjson.dumps(entry.log_id) + b":" if by_log_id else b"")
+        async for chunk in entry_json(store, tenant, entry, keys):
+            yield chunk
+        count += 1
+        entry = await anext(rest, None)
+    yield b"}" if by_log_id else b"]}"
+
+
+async def first_per_name(entries: AsyncIterator[Entry]) -> AsyncIterator[Entry]:
+    """`group=true`: the first entry of each name, in the order given."""
+    seen: set[Any] = set()
+    async for entry in entries:
+        name = entry.body.get("name")
+        if name not in seen:
+            seen.add(name)
+            yield entry
+
+
+async def progress_lines(
+    first: dict[str, Any], rest: AsyncIterator[dict[str, Any]], total: int
+) -> AsyncGenerator[bytes, None]:
+    """The registry's deletion progress in IceProd's shape, one JSON document per line.
+
+    `percent_complete` follows the lines deleted; `total` counts entries, as IceProd's does.
+    """
+    update: dict[str, Any] | None = first
+    try:
+        while update is not None:
+            yield orjson.dumps(_iceprod_progress(update, total)) + b"\n"
+            update = await anext(rest, None)
+    except LogriverError as error:
+        yield orjson.dumps({"status": "failed", "code": error.status, "error": error.message}) + b"\n"
+
+
+def _iceprod_progress(update: dict[str, Any], total: int) -> dict[str, Any]:
+    if update["status"] == "complete":
+        return {"status": "complete", "percent_complete": 100.0}
+    return {"status": "deleting", "percent_complete": float(update["percent_complete"]), "total": total}
+
+
+async def _delete_all(store: EntryStore, tenant: str, filters: dict[str, str]) -> None:
+    async for _ in store.delete(tenant, filters):
+        pass
+
+
+@with_renderer(iceprod_error)
+async def post_logs_handler(request: web.Request) -> web.Response:
+    caller = _caller(request, "admin")
+    body, data = load_new_entry(await read_json(request), request.app[SETTINGS], default_name="log")
+    entry = await request.app[ENTRIES].create(caller.tenant, body, data)
+    return json_response({"result": entry.log_id}, 201)
+
+
+@with_renderer(iceprod_error)
+async def get_logs_handler(request: web.Request) -> web.StreamResponse:
+    caller = _caller(request, "admin")
+    params = load_list_params(request.query, await read_json(request))
+    store = request.app[ENTRIES]
+    entries = store.entries(caller.tenant, params.filters, params.start_ns, params.end_ns)
+    first = await anext(entries, None)  # storage errors before the status line keep their status
+    if first is None:
+        return json_response({})
+    chunks = entries_json(store, caller.tenant, (first, entries), params.keys, params.limit, by_log_id=True)
+    return await stream_body(request, chunks, JSON)
+
+
+async def _entry_response(request: web.Request, tenant: str, entry: Entry | None) -> web.StreamResponse:
+    if entry is None:
+        raise NotFoundError("Log not found")
+    return await stream_body(request, entry_json(request.app[ENTRIES], tenant, entry, None), JSON)
+
+
+@with_renderer(iceprod_error)
+async def get_log_handler(request: web.Request) -> web.StreamResponse:
+    caller = _caller(request, "admin")
+    entry = await request.app[ENTRIES].find(caller.tenant, request.match_info["log_id"])
+    return await _entry_response(request, caller.tenant, entry)
+
+
+@with_renderer(iceprod_error)
+async def delete_log_handler(request: web.Request) -> web.Response:
+    caller = _caller(request, "admin")
+    await _delete_all(request.app[ENTRIES], caller.tenant, {LOG_ID_LABEL: request.match_info["log_id"]})
+    return json_response({})
+
+
+@with_renderer(iceprod_error)
+async def post_dataset_logs_handler(request: web.Request) -> web.Response:
+    caller = _caller(request, "write")
+    dataset_id = request.match_info["dataset_id"]
+    body, data = load_new_entry(await read_json(request), request.app[SETTINGS], dataset_id=dataset_id)
+    entry = await request.app[ENTRIES].create(caller.tenant, body, data)
+    return json_response({"result": entry.log_id}, 201)
+
+
+@with_renderer(iceprod_error)
+async def delete_dataset_logs_handler(request: web.Request) -> web.StreamResponse:
+    caller = _caller(request, "write")
+    store, filters = request.app[ENTRIES], {"dataset_id": request.match_info["dataset_id"]}
+    total = await store.count(caller.tenant, filters)
+    progress = store.delete(caller.tenant, filters)
+    first = await anext(progress)  # storage errors before the status line keep their status
+    return await stream_body(request, progress_lines(first, progress, total), NDJSON, coalesce=False)
+
+
+@with_renderer(iceprod_error)
+async def get_dataset_log_handler(request: web.Request) -> web.StreamResponse:
+    caller = _caller(request, "read")
+    match = request.match_info
+    entry = await request.app[ENTRIES].find(caller.tenant, match["log_id"], dataset_id=match["dataset_id"])
+    return await _entry_response(request, caller.tenant, entry)
+
+
+@with_renderer(iceprod_error)
+async def get_task_logs_handler(request: web.Request) -> web.StreamResponse:
+    caller = _caller(request, "read")
+    params = load_task_params(request.query)
+    store = request.app[ENTRIES]
+    filters = {"dataset_id": request.match_info["dataset_id"], "task_id": request.match_info["task_id"]}
+    entries = store.entries(caller.tenant, filters, order=params.order)
+    if params.group:
+        entries = first_per_name(entries)
+    first = await anext(entries, None)
+    if first is None:
+        raise NotFoundError("Log not found")
+    chunks = entries_json(store, caller.tenant, (first, entries), params.keys, params.num, by_log_id=False)
+    return await stream_body(request, chunks, JSON)
+
+
+@with_renderer(iceprod_error)
+async def delete_task_logs_handler(request: web.Request) -> web.Response:
+    caller = _caller(request, "write")
+    filters = {"dataset_id": request.match_info["dataset_id"], "task_id": request.match_info["task_id"]}
+    await _delete_all(request.app[ENTRIES], caller.tenant, filters)
+    return json_response({})
+
+
+def setup_iceprod(app: web.Application) -> None:
+    """Register the IceProd routes; ids match `\\w+` as in IceProd's router."""
+    app[ENTRIES] = EntryStore(app[WRITER], app[READER], app[REGISTRY], app[SETTINGS])
+    router = app.router
+    router.add_get("/logs", get_logs_handler)
+    router.add_post("/logs", post_logs_handler)
+    router.add_get(r"/logs/{log_id:\w+}", get_log_handler)
+    router.add_delete(r"/logs/{log_id:\w+}", delete_log_handler)
+    router.add_post(r"/datasets/{dataset_id:\w+}/logs", post_dataset_logs_handler)
+    router.add_delete(r"/datasets/{dataset_id:\w+}/logs", delete_dataset_logs_handler)
+    router.add_get(r"/datasets/{dataset_id:\w+}/logs/{log_id:\w+}", get_dataset_log_handler)
+    router.add_get(r"/datasets/{dataset_id:\w+}/tasks/{task_id:\w+}/logs", get_task_logs_handler)
+    router.add_delete(r"/datasets/{dataset_id:\w+}/tasks/{task_id:\w+}/logs", delete_task_logs_handler)

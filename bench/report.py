@@ -1,0 +1,83 @@
+"""What a run prints: per-section figures, then the one machine-readable line."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from bench.depth import DepthResult
+from bench.ingest import IngestResult
+
+INGEST_TARGET = 0.9  # api rate / raw rate, at least
+DEPTH_TARGET = 1.5  # deep page median / first page median, at most
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile: a value that was actually measured."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def ingest_lines(result: IngestResult, batch: int, concurrency: int, rounds: int) -> list[str]:
+    order = " ".join(("api raw" if n % 2 == 0 else "raw api") for n in range(rounds))
+    out = [
+        f"ingest: {result.lines} lines in {result.streams} streams, batch {batch}, concurrency {concurrency}, "
+        f"{rounds} rounds ({order}), each way ends with a refresh",
+    ]
+    for way in (result.api, result.raw):
+        phases = ", ".join(f"{s:.2f}" for s in way.phases)
+        out.append(
+            f"  {way.name:<4} {result.lines / way.seconds:9.0f} lines/s  {way.seconds:7.2f} s (rounds {phases})  "
+            f"stored {way.stored}, retries {way.retries}"
+        )
+    per_line = result.server_cpu_seconds / result.lines * 1e6
+    out.append(
+        f"  logriver process: {result.server_cpu_seconds:.2f} CPU s ({per_line:.0f} µs/line), "
+        f"peak RSS {result.server_peak_rss_mib:.0f} MiB"
+    )
+    met = _verdict(result.ratio >= INGEST_TARGET)
+    out.append(f"  ingest ratio api/raw {result.ratio:.3f}  (target >= {INGEST_TARGET}: {met})")
+    return out
+
+
+def depth_ratio(result: DepthResult) -> float:
+    return statistics.median(result.latencies["deep"]) / statistics.median(result.latencies["head"])
+
+
+def depth_lines(result: DepthResult, repeat: int) -> list[str]:
+    if result.loaded_seconds is None:
+        loaded = "kept from an earlier --keep run"
+    else:
+        rate = result.stream_lines / result.loaded_seconds
+        loaded = f"loaded through the API in {result.loaded_seconds:.1f} s, {rate:.0f} lines/s"
+    out = [
+        f"depth: one stream of {result.stream_lines} lines ({loaded})",
+        f"  walk to depth {result.depth} by newer tokens, limit 10000: {result.walk_pages + 1} pages in "
+        f"{result.walk_seconds:.1f} s ({result.depth / result.walk_seconds:.0f} lines/s)",
+        f"  GET /api/v1/lines limit 100, {repeat} timed requests per case (after warm-up, shuffled):",
+    ]
+    names = {
+        "head": "from=head",
+        "deep": f"newer token {result.depth} lines in",
+        "tail": "from=tail",
+        "deep_older": f"older token {result.depth} lines back",
+    }
+    for case, label in names.items():
+        values = result.latencies[case]
+        out.append(
+            f"    {case:<10} {label:<34} median {statistics.median(values) * 1000:7.2f} ms"
+            f"  p95 {percentile(values, 0.95) * 1000:7.2f} ms"
+        )
+    older = statistics.median(result.latencies["deep_older"]) / statistics.median(result.latencies["tail"])
+    ratio = depth_ratio(result)
+    out.append(f"  depth ratio deep/head {ratio:.3f}  (target <= {DEPTH_TARGET}: {_verdict(ratio <= DEPTH_TARGET)})")
+    out.append(f"  older direction: deep_older/tail {older:.3f}")
+    return out
+
+
+def final_line(ingest: float, depth: float) -> str:
+    return f"ingest_ratio={ingest:.2f} depth_ratio={depth:.2f}"

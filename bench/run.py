@@ -1,0 +1,81 @@
+"""Options, the order of the sections, and clean-up."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+import time
+from typing import Sequence
+
+from bench.cluster import Cluster, elasticsearch_url
+from bench.depth import DEPTH_PREFIX, MARGIN, measure_depth
+from bench.ingest import measure_ingest
+from bench.report import depth_lines, depth_ratio, final_line, ingest_lines
+from bench.send import BenchError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="logriver ingest rate and deep-page latency, as ratios to raw Elasticsearch"
+    )
+    parser.add_argument("--lines", type=int, default=200_000, help="lines written each way (0 skips ingest)")
+    parser.add_argument("--depth-lines", type=int, default=1_000_000, help="depth of the deep page (0 skips depth)")
+    parser.add_argument("--batch", type=int, default=2000, help="lines per request, both ways")
+    parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients, both ways")
+    parser.add_argument("--rounds", type=int, default=4, help="ingest rounds; the order of the ways alternates")
+    parser.add_argument("--repeat", type=int, default=50, help="timed requests per page case")
+    parser.add_argument(
+        "--keep", action="store_true", help=f"keep the depth stream ({DEPTH_PREFIX}-*) for the next run"
+    )
+    return parser
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.lines < 0 or args.batch < 1 or args.concurrency < 1 or args.rounds < 1 or args.repeat < 1:
+        parser.error("--lines must be >= 0; --batch, --concurrency, --rounds and --repeat >= 1")
+    if args.depth_lines and args.depth_lines < 2 * MARGIN:
+        parser.error(f"--depth-lines must be 0 (skip) or at least {2 * MARGIN}")
+    if args.lines and args.lines < args.batch * args.rounds:
+        parser.error("--lines must fill at least one batch per round")
+
+
+async def _run(url: str, source: str, args: argparse.Namespace) -> str:
+    cluster = Cluster.connect(url)
+    ingest_ratio = depth = float("nan")
+    try:
+        version = await cluster.version()
+        print(f"logriver bench: Elasticsearch {version} at {url} ({source}), {os.cpu_count()} CPUs", flush=True)
+        if args.lines:
+            run_id = secrets.token_hex(4)
+            result = await measure_ingest(cluster, args.lines, args.batch, args.concurrency, args.rounds, run_id)
+            print("\n".join(ingest_lines(result, args.batch, args.concurrency, args.rounds)), flush=True)
+            ingest_ratio = result.ratio
+        if args.depth_lines:
+            found = await measure_depth(cluster, args.depth_lines, args.batch, args.concurrency, args.repeat)
+            print("\n".join(depth_lines(found, args.repeat)), flush=True)
+            depth = depth_ratio(found)
+    finally:
+        if args.depth_lines and not args.keep:
+            await cluster.delete_prefix(DEPTH_PREFIX)
+        await cluster.close()
+    return final_line(ingest_ratio, depth)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the bench; the last printed line is `ingest_ratio=<x> depth_ratio=<y>`."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check(parser, args)
+    start = time.monotonic()
+    try:
+        with elasticsearch_url() as (url, source):
+            last = asyncio.run(_run(url, source, args))
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    print(f"bench took {time.monotonic() - start:.0f} s")
+    print(last)
+    return 0

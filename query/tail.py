@@ -1,0 +1,363 @@
+"""Live tail: one shared poller per app follows lines in arrival order and fans them out.
+
+Why arrival order. A tail ordered by @timestamp with a timestamp cursor cannot see a line that
+arrives with a timestamp older than lines already sent. So the tail follows `seq`, the
+unique arrival order the writer assigns (nanoseconds + node), and sends lines in the order
+they were accepted, whatever their @timestamp.
+
+Sharing. A *group* is one distinct filter (tenant, labels, q, window, stream_id). Every poll
+round sends one msearch holding one search per group; tails with the same filter share their
+group's search, and any number of groups cost one request per round. q is full text, so it is
+evaluated by Elasticsearch in the group's search rather than re-implemented as a matcher.
+
+Settling. A seq is assigned before its bulk request is indexed and refreshed, so a line with
+a smaller seq can become visible after one with a larger seq. Groups only read lines whose
+seq is at least `settle_seconds` old (the index refresh interval plus SETTLE_MARGIN_SECONDS):
+normally everything below that cut is visible when it is read, so lines go out in seq order
+and a position (the largest seq sent) is an exact resume point. Delivery latency is about
+settle + poll interval: 1.5 s + 1 s with the defaults, from the moment the seq was assigned.
+
+Late lines. A line that becomes visible even later (a slow bulk, retries) is still sent, once:
+each search also re-scans the last RESCAN_SECONDS below the group's high mark (at most
+RECENT_MAX lines), excluding the ids it already read.
+
+Resuming. The SSE event id is the position. A tail resumed from P gets the lines with
+seq > P: it reads them from Elasticsearch up to its group's high mark, then joins the live
+fan-out. The one line a resume can miss is one that became visible more than settle_seconds
+after its seq was assigned, while the client was away, with a seq below P.
+
+Slow consumers. The poller never waits for a client. Each subscription queues at most
+`tail_buffer_lines`; lines that do not fit are counted and reported as one `Dropped` event at
+the place they were lost. A group reads at most that many lines per round, so a consumer
+that keeps up never drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections import deque
+from dataclasses import dataclass
+from typing import AsyncIterator, Union
+
+from core.errors import InvalidQueryError, LogriverError
+from core.settings import Settings
+from core.timeutil import NS_PER_SECOND, now_ns
+from query.arrivals import ArrivalReader, ArrivalScan, build_arrival_search, position_at, position_ns
+from query.cursor import query_fingerprint
+from query.reader import Line, LineQuery
+
+log = logging.getLogger("logriver.tail")
+
+SETTLE_MARGIN_SECONDS = 0.5  # added to the refresh interval: time a bulk request takes to index
+RESCAN_SECONDS = 30  # how far below the high mark late lines are still looked for
+RECENT_MAX = 1000  # ids a group remembers (and excludes) in that window
+HEARTBEAT_SECONDS = 15.0  # comment sent on idle streams so proxies keep them open
+MAX_BATCH = 10000  # Elasticsearch's default result window
+
+
+@dataclass(frozen=True)
+class Opened:
+    position: str
+
+
+@dataclass(frozen=True)
+class TailLine:
+    line: Line
+    position: str  # resume point after this line
+
+
+@dataclass(frozen=True)
+class Dropped:
+    count: int
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    pass
+
+
+@dataclass(frozen=True)
+class Ended:
+    reason: str  # max_duration, shutdown or error
+    position: str
+    error: LogriverError | None = None
+
+
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def refresh_seconds(interval: str) -> float:
+    """An index refresh_interval in seconds; 1 s (the default) when disabled or not understood."""
+    match = _DURATION.match(interval.strip())
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)] if match else 1.0
+
+
+TailEvent = Union[Opened, TailLine, Dropped, Heartbeat, Ended]
+
+
+class _Group:
+    """The shared scan of one filter: what it has read, and who listens."""
+
+    def __init__(self, key: str, query: LineQuery, start: str):
+        self.key = key
+        self.query = query
+        self.low = start  # seqs at or below are never read again
+        self.high = start  # the largest seq read
+        self.recent: deque[tuple[str, str]] = deque()  # (seq, id) read above low, in reading order
+        self.recent_ids: set[str] = set()
+        self.subscriptions: set[Subscription] = set()
+
+    def scan(self, cut: str, size: int) -> ArrivalScan:
+        return ArrivalScan(self.query, self.low, cut, size, tuple(self.recent_ids))
+
+    def may_offer(self, line: Line) -> bool:
+        """Whether a later round can still read (and offer) this line."""
+        return line.id not in self.recent_ids and line.key.seq > self.low
+
+    def accept(self, lines: list[Line]) -> None:
+        """Fan out a round's lines, then forget what fell out of the re-scan window."""
+        for line in lines:
+            self.recent.append((line.key.seq, line.id))
+            self.recent_ids.add(line.id)
+            self.high = max(self.high, line.key.seq)
+            for subscription in list(self.subscriptions):
+                subscription.offer(line)
+        floor = position_at(position_ns(self.high) - RESCAN_SECONDS * NS_PER_SECOND)
+        self.low = max(self.low, floor)
+        while self.recent and (len(self.recent) > RECENT_MAX or self.recent[0][0] <= self.low):
+            seq, line_id = self.recent.popleft()
+            self.recent_ids.discard(line_id)
+            self.low = max(self.low, seq)
+
+    def end(self, reason: str, error: LogriverError | None = None) -> None:
+        for subscription in list(self.subscriptions):
+            subscription.end(reason, error)
+
+
+class Subscription:
+    """One client's view of a group: a bounded queue, a position, and its catch-up."""
+
+    def __init__(self, hub: "TailHub", group: _Group, start: str, capacity: int, deadline: float):
+        self.hub, self.group = hub, group
+        self.start = self.position = start
+        self.capacity = capacity
+        self.deadline = deadline
+        self.live = start >= group.high  # else it catches up first
+        self.high_water = 0  # most lines ever queued at once
+        self.dropped = 0
+        self._queue: deque[Line | Dropped] = deque()
+        self._queued: dict[str, Line] = {}
+        self._skip: set[str] = set()  # queued lines the catch-up already sent
+        self._sent_early: set[str] = set()  # lines the catch-up sent before the group read them
+        self._pending_drops = 0
+        self._catch_up_upto = start
+        self._ended: Ended | None = None
+        self._wake = asyncio.Event()
+
+    def offer(self, line: Line) -> None:
+        """Called by the poller; never blocks: a full queue counts the line as dropped."""
+        seq = line.key.seq
+        if seq <= self.start or line.id in self._sent_early:
+            self._sent_early.discard(line.id)
+            return
+        if not self.live and seq > self._catch_up_upto:
+            return  # the catch-up's next read covers it
+        if len(self._queued) >= self.capacity:
+            self._pending_drops += 1
+            self.dropped += 1
+            return
+        if self._pending_drops:
+            self._queue.append(Dropped(self._pending_drops))
+            self._pending_drops = 0
+        self._queue.append(line)
+        self._queued[line.id] = line
+        self.high_water = max(self.high_water, len(self._queued))
+        self._wake.set()
+
+    def end(self, reason: str, error: LogriverError | None = None) -> None:
+        if self._ended is None:
+            self._ended = Ended(reason, self.position, error)
+            self._wake.set()
+
+    async def events(self) -> AsyncIterator[TailEvent]:
+        """Opened, then lines (caught up, then live), drops, heartbeats, and one Ended."""
+        yield Opened(self.position)
+        async for event in self._catch_up():
+            yield event
+        self.live = True
+        while True:
+            event = await self._next()
+            yield event
+            if isinstance(event, Ended):
+                return
+
+    async def _catch_up(self) -> AsyncIterator[TailEvent]:
+        """Read (position, group high] from Elasticsearch until level with the group."""
+        size = self.hub.batch
+        while self.position < self.group.high and self._ended is None:
+            if asyncio.get_running_loop().time() >= self.deadline:
+                return
+            upto = self._catch_up_upto = self.group.high
+            lines = await self._read(upto, size)
+            if lines is None:
+                continue
+            for line in lines:
+                self._mark_sent(line)
+                self.position = max(self.position, line.key.seq)
+                yield TailLine(line, self.position)
+            if len(lines) < size:
+                self.position = max(self.position, upto)
+
+    async def _read(self, upto: str, size: int) -> list[Line] | None:
+        try:
+            return await self.hub.arrivals.scan(ArrivalScan(self.group.query, self.position, upto, size))
+        except InvalidQueryError as error:
+            self.end("error", error)
+        except LogriverError:
+            await asyncio.sleep(self.hub.poll_seconds)  # storage trouble passes; retry as the poller does
+        return None
+
+    def _mark_sent(self, line: Line) -> None:
+        # The poller may offer this line too, before or after now; it must not go out twice.
+        if line.id in self._queued:
+            self._skip.add(line.id)
+        elif self.group.may_offer(line) and len(self._sent_early) < RECENT_MAX:
+            self._sent_early.add(line.id)
+
+    async def _next(self) -> TailEvent:
+        while True:
+            if asyncio.get_running_loop().time() >= self.deadline:
+                self.end("max_duration")
+            if self._ended is not None:
+                return self._ended
+            if self._queue:
+                item = self._queue.popleft()
+                if isinstance(item, Dropped):
+                    return item
+                self._queued.pop(item.id, None)
+                if item.id in self._skip:
+                    self._skip.discard(item.id)
+                    continue
+                self.position = max(self.position, item.key.seq)
+                return TailLine(item, self.position)
+            if self._pending_drops:
+                count, self._pending_drops = self._pending_drops, 0
+                return Dropped(count)
+            event = await self._wait()
+            if event is not None:
+                return event
+
+    async def _wait(self) -> TailEvent | None:
+        remaining = self.deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            self.end("max_duration")
+            return None
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), min(self.hub.heartbeat_seconds, remaining))
+        except asyncio.TimeoutError:
+            return Heartbeat() if remaining > self.hub.heartbeat_seconds else None
+        return None
+
+
+class TailHub:
+    """The app's one poller and its groups; `subscribe` gives each client its event stream."""
+
+    def __init__(self, arrivals: ArrivalReader, settings: Settings):
+        self.arrivals = arrivals
+        self.poll_seconds = settings.tail_poll_seconds
+        self.capacity = max(settings.tail_buffer_lines, 1)
+        self.batch = min(self.capacity, MAX_BATCH)
+        self.max_seconds = settings.tail_max_seconds
+        self.settle_seconds = refresh_seconds(settings.index_refresh_interval) + SETTLE_MARGIN_SECONDS
+        self.heartbeat_seconds = HEARTBEAT_SECONDS
+        self.groups: dict[str, _Group] = {}
+        self.rounds = 0  # poll rounds that asked Elasticsearch
+        self.lines_read = 0
+        self._closed = False
+        self._failing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def subscribe(self, query: LineQuery, resume_from: str | None = None) -> Subscription:
+        """Join (or start) the group of `query`; lines after `resume_from`, else from now."""
+        build_arrival_search(ArrivalScan(query, "", "", 1))  # a bad q fails here, as a 400
+        key = query_fingerprint("tail", *query.fingerprint_parts())
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = _Group(key, query, self._cut())
+        start = resume_from or position_at(now_ns())
+        deadline = asyncio.get_running_loop().time() + self.max_seconds
+        subscription = Subscription(self, group, start, self.capacity, deadline)
+        group.subscriptions.add(subscription)
+        if self._closed:
+            subscription.end("shutdown")
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        group = subscription.group
+        group.subscriptions.discard(subscription)
+        if not group.subscriptions and self.groups.get(group.key) is group:
+            del self.groups[group.key]
+
+    def _cut(self) -> str:
+        return position_at(now_ns() - int(self.settle_seconds * NS_PER_SECOND))
+
+    async def run(self) -> None:
+        """Poll every tail_poll_seconds while there are groups; never raises."""
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                await self.poll_once()
+            except Exception as exc:  # noqa: BLE001 - the poller must outlive any one failure
+                self._note_failure(exc)
+
+    async def poll_once(self) -> None:
+        """One round: one msearch for every group, then fan out."""
+        groups = list(self.groups.values())
+        if not groups:
+            return
+        cut = self._cut()
+        results = await self.arrivals.scan_many([group.scan(cut, self.batch) for group in groups])
+        self.rounds += 1
+        if self._failing:
+            log.info("tail polling recovered")
+            self._failing = False
+        for group, result in zip(groups, results):
+            if isinstance(result, InvalidQueryError):
+                group.end("error", result)
+            elif isinstance(result, LogriverError):
+                self._note_failure(result)
+            else:
+                self.lines_read += len(result)
+                group.accept(result)
+
+    def _note_failure(self, exc: Exception) -> None:
+        # Logged once per outage, not every round.
+        if not self._failing:
+            known = isinstance(exc, LogriverError)
+            detail = exc.message if isinstance(exc, LogriverError) else repr(exc)
+            log.warning("tail polling failed; retrying every %ss: %s", self.poll_seconds, detail, exc_info=not known)
+            self._failing = True
+
+    def start(self) -> None:
+        """Start the poller (app start-up)."""
+        self._task = asyncio.create_task(self.run())
+
+    def close(self) -> None:
+        """End every stream (server shutdown); later subscriptions end at once."""
+        self._closed = True
+        for group in list(self.groups.values()):
+            group.end("shutdown")
+
+    async def stop(self) -> None:
+        """End every stream and stop the poller (app clean-up)."""
+        self.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
