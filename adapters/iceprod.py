@@ -13,10 +13,9 @@ from aiohttp import web
 
 from adapters.iceprod_entries import LOG_ID_LABEL, Entry, EntryStore
 from adapters.iceprod_params import load_list_params, load_new_entry, load_task_params
-from adapters.streaming import stream_body
 from core.auth import Principal
 from core.errors import ForbiddenError, LogriverError, NotFoundError, UnauthorizedError
-from core.web import SETTINGS, json_response, principal, read_json, retry_headers, with_renderer
+from core.web import SETTINGS, json_response, principal, read_json, retry_headers, stream_body, with_renderer
 from ingest.handlers import REGISTRY, WRITER
 from query.handlers import READER
 

@@ -15,11 +15,10 @@ from typing import Any, AsyncGenerator, AsyncIterator
 import orjson
 from aiohttp import web
 
-from adapters.streaming import stream_body
 from core.auth import Principal
 from core.errors import BadRequestError, ForbiddenError, LogriverError, NotFoundError, UnauthorizedError
 from core.timeutil import NS_PER_SECOND, TimestampError, format_rfc3339_ns, now_ns, parse_rfc3339_ns
-from core.web import json_response, principal, retry_headers, with_renderer
+from core.web import json_response, principal, retry_headers, stream_body, with_renderer
 from query.handlers import READER
 from query.reader import Line, LineQuery
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import AsyncGenerator, AsyncIterator
+
 import orjson
 from aiohttp import web
 
 from core.errors import LogriverError, ValidationError
 from core.params import label_filters
-from core.web import SETTINGS, STORAGE, json_response, principal, read_body, read_json
+from core.web import SETTINGS, STORAGE, json_response, principal, read_body, read_json, stream_body
 from ingest.registry import StreamRegistry
 from ingest.schemas import check_encoding, load_stream, parse_lines_body, validate_lines
 from ingest.writer import LineWriter, request_digest
@@ -55,16 +57,16 @@ async def delete_lines_handler(request: web.Request) -> web.StreamResponse:
         )
     progress = request.app[REGISTRY].delete_lines(caller.tenant, labels)
     first = await anext(progress)  # storage errors before any output still get a proper status
-    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-    await response.prepare(request)
-    await response.write(orjson.dumps(first) + b"\n")
+    return await stream_body(request, _ndjson_progress(first, progress), "application/x-ndjson", coalesce=False)
+
+
+async def _ndjson_progress(first: dict, progress: AsyncIterator[dict]) -> AsyncGenerator[bytes, None]:
+    yield orjson.dumps(first) + b"\n"
     try:
         async for update in progress:
-            await response.write(orjson.dumps(update) + b"\n")
+            yield orjson.dumps(update) + b"\n"
     except LogriverError as exc:
-        await response.write(orjson.dumps({"status": "failed", "error": {"type": exc.type, "message": exc.message}}) + b"\n")
-    await response.write_eof()
-    return response
+        yield orjson.dumps({"status": "failed", "error": {"type": exc.type, "message": exc.message}}) + b"\n"
 
 
 def setup_ingest(app: web.Application) -> None:

@@ -105,6 +105,26 @@ def _boundary_range(key: SortKey, order: Order) -> dict[str, Any]:
     return {"range": {"@timestamp": {bound: format_rfc3339_ns(key.timestamp_ns)}}}
 
 
+def slice_body(
+    query: LineQuery, direction: Direction, after: SortKey | None, size: int, source: list[str] | bool
+) -> dict[str, Any]:
+    """The search for `size` lines strictly past `after` in `direction`."""
+    order: Order = "asc" if direction == "newer" else "desc"
+    filters = build_filter(query)
+    if after is not None:
+        filters.append(_boundary_range(after, order))
+    body: dict[str, Any] = {
+        "query": {"bool": {"filter": filters}},
+        "sort": sort_clause(order),
+        "size": size,
+        "_source": source,
+        "track_total_hits": False,
+    }
+    if after is not None:
+        body["search_after"] = after.search_after()
+    return body
+
+
 def hit_to_line(hit: dict[str, Any]) -> Line:
     source = hit["_source"]
     key = SortKey.from_sort_values(hit["sort"]) if "sort" in hit else None
@@ -131,29 +151,9 @@ class LineReader:
     def __init__(self, storage: Storage):
         self.storage = storage
 
-    async def slice(
-        self,
-        query: LineQuery,
-        direction: Direction,
-        after: SortKey | None,
-        size: int,
-        extra: dict[str, Any] | None = None,
-    ) -> list[Line]:
+    async def slice(self, query: LineQuery, direction: Direction, after: SortKey | None, size: int) -> list[Line]:
         """Up to `size` lines strictly past `after` in `direction`, in that direction's order."""
-        order: Order = "asc" if direction == "newer" else "desc"
-        filters = build_filter(query)
-        if after is not None:
-            filters.append(_boundary_range(after, order))
-        body: dict[str, Any] = {
-            "query": {"bool": {"filter": filters}},
-            "sort": sort_clause(order),
-            "size": size,
-            "_source": LINE_SOURCE,
-            "track_total_hits": False,
-            **(extra or {}),
-        }
-        if after is not None:
-            body["search_after"] = after.search_after()
+        body = slice_body(query, direction, after, size, LINE_SOURCE)
         return [hit_to_line(hit) for hit in (await self.raw_search(body))["hits"]["hits"]]
 
     async def raw_search(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -212,18 +212,5 @@ class LineReader:
         return after
 
     async def _keys(self, query: LineQuery, direction: Direction, after: SortKey | None, size: int) -> list[SortKey]:
-        order: Order = "asc" if direction == "newer" else "desc"
-        filters = build_filter(query)
-        if after is not None:
-            filters.append(_boundary_range(after, order))
-        body: dict[str, Any] = {
-            "query": {"bool": {"filter": filters}},
-            "sort": sort_clause(order),
-            "size": size,
-            "_source": False,
-            "track_total_hits": False,
-        }
-        if after is not None:
-            body["search_after"] = after.search_after()
+        body = slice_body(query, direction, after, size, False)
         return [SortKey.from_sort_values(hit["sort"]) for hit in (await self.raw_search(body))["hits"]["hits"]]
-

@@ -97,3 +97,27 @@ def test_nudged_keys_include_the_boundary():
 def test_query_nesting_is_bounded():
     with pytest.raises(InvalidQueryError, match="nests deeper"):
         parse_query("(" * 40 + "a" + ")" * 40)
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.timeutil import _parse_general, _parse_utc_fast
+
+_timestamp_like = st.builds(
+    lambda date, sep, time, frac, zone: f"{date}{sep}{time}{frac}{zone}",
+    st.sampled_from(["2024-05-01", "2024-02-30", "1999-12-31", "2024-5-01", "٢٠٢٤-05-01"]),
+    st.sampled_from(["T", "t", " ", "x"]),
+    st.sampled_from(["12:00:00", "23:59:60", "24:00:00", "12:0:00"]),
+    st.one_of(st.just(""), st.text(alphabet="0123456789.²", max_size=11).map(lambda t: "." + t)),
+    st.sampled_from(["Z", "z", "+02:00", "", "Z ", "ZZ"]),
+)
+
+
+@settings(max_examples=800)
+@given(st.one_of(_timestamp_like, st.text(max_size=32)))
+def test_fast_timestamp_parser_agrees_with_the_general_one(text):
+    fast = _parse_utc_fast(text)
+    if fast is None:
+        return
+    assert fast == _parse_general(text)
