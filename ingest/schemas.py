@@ -58,13 +58,18 @@ class LineSchema(Schema):
     client_id = fields.String(data_key="id", validate=validate.Length(min=1, max=512), allow_none=True)
 
 
+def _must_be_list(value: Any) -> None:
+    if not isinstance(value, list):
+        raise SchemaError("must be a JSON array of lines")
+
+
 class WrappedBodySchema(Schema):
     class Meta:
         unknown = RAISE
 
     labels = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     # Each line is validated on its own later; checking items here too would double the cost.
-    lines = fields.Raw(required=True, validate=lambda value: isinstance(value, list))
+    lines = fields.Raw(required=True, validate=_must_be_list)
 
 
 _LINE_SCHEMA = LineSchema()
@@ -159,7 +164,9 @@ def validate_line(
     loaded = fast_load(item) or _schema_load(item)
     if isinstance(loaded, SchemaError):
         return _schema_rejection(index, loaded.messages)
-    labels = {**shared_labels, **loaded["labels"]} if shared_labels else loaded["labels"]
+    own = loaded["labels"]
+    # Lines without labels of their own share the request's dict (never mutated downstream).
+    labels = {**shared_labels, **own} if shared_labels and own else (own or shared_labels)
     line = LineIn(
         timestamp_ns=loaded["timestamp_ns"],
         message=loaded["message"],
@@ -201,11 +208,13 @@ def _flatten(problems: Any) -> list[str]:
 
 def check_limits(line: LineIn, settings: Settings) -> tuple[str, str] | None:
     """The per-line limits of the settings, each with a reason code that names the limit."""
-    size = len(line.message.encode("utf-8", "surrogatepass"))
-    if size > settings.max_message_bytes:
-        return "message_too_long", (
-            f"message is {size} bytes; LOGRIVER_MAX_MESSAGE_BYTES is {settings.max_message_bytes}: split the line"
-        )
+    # A character is at most 4 UTF-8 bytes: only long messages need encoding to be measured.
+    if len(line.message) * 4 > settings.max_message_bytes:
+        size = len(line.message.encode("utf-8", "surrogatepass"))
+        if size > settings.max_message_bytes:
+            return "message_too_long", (
+                f"message is {size} bytes; LOGRIVER_MAX_MESSAGE_BYTES is {settings.max_message_bytes}: split the line"
+            )
     if len(line.labels) > settings.max_labels:
         return "too_many_labels", f"{len(line.labels)} labels; LOGRIVER_MAX_LABELS is {settings.max_labels}"
     for name, value in line.labels.items():
@@ -224,6 +233,8 @@ def check_limits(line: LineIn, settings: Settings) -> tuple[str, str] | None:
 
 
 def _depth(value: Any) -> int:
+    if type(value) is dict and not any(type(v) in (dict, list) for v in value.values()):
+        return 1  # the usual flat object, without the recursion
     if isinstance(value, dict):
         return 1 + max((_depth(v) for v in value.values()), default=0)
     if isinstance(value, list):

@@ -68,6 +68,7 @@ def _run_es(args: argparse.Namespace) -> int:
 
 def _run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)  # one INFO line per request otherwise
     settings = Settings.from_env(os.environ, host=args.host, port=args.port)
     tokens = _token_store(settings, args.dev)
     if tokens is None:
