@@ -1,4 +1,4 @@
-from tests.helpers import auth, ts
+from tests.helpers import ts
 
 
 async def test_write_then_read_back(api):

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import socket
 from urllib.parse import urlparse
 
 import pytest
 
-from core.settings import Settings
 from logriver.app import create_app
 from tests.helpers import auth, ts
 

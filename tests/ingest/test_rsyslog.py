@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ from core.timeutil import parse_rfc3339_ns
 from logriver.app import create_app
 from tests.helpers import ApiClient
 from tests.ingest.es_helpers import PREFIX, read_back
+from tests.sse import open_tail
 
 PACKAGES = ("rsyslog", "rsyslog-elasticsearch")
 INDEX = "rsyslog-test"
@@ -104,13 +106,15 @@ async def wait_for_lines(api, count: int, process: subprocess.Popen, tmp_path: P
     pytest.fail(f"{len(lines)} of {count} lines arrived; rsyslogd said: {output}\n{detail}")
 
 
-async def test_rsyslog_ships_a_file_in_order(api, start_rsyslog, tmp_path):
+async def test_rsyslog_ships_a_file_in_order(make_api, settings, start_rsyslog, tmp_path):
+    api = await make_api(dataclasses.replace(settings, tail_poll_seconds=0.2))
     source = tmp_path / "app.log"
     early = [f"early line {i}" for i in range(20)]
     source.write_text("".join(f"{line}\n" for line in early))
     process = start_rsyslog(api.http.port, source)
 
     lines = await wait_for_lines(api, len(early), process, tmp_path)
+    tail = await open_tail(api, labels__index=INDEX)
     late = [f"late line {i} \"quoted\" \\ ünïcode" for i in range(30)]
     with source.open("a") as handle:
         for line in late:
@@ -119,6 +123,8 @@ async def test_rsyslog_ships_a_file_in_order(api, start_rsyslog, tmp_path):
     lines = await wait_for_lines(api, len(early) + len(late), process, tmp_path)
 
     assert [line["message"] for line in lines] == early + late
+    assert await tail.messages(len(late)) == late, "the live tail shows rsyslog's lines as they arrive"
+    tail.close()
     assert all(line["labels"] == {"index": INDEX} for line in lines)
     times = [parse_rfc3339_ns(line["@timestamp"]) for line in lines]
     assert times == sorted(times)
