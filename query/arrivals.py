@@ -13,9 +13,11 @@ from typing import Any
 
 from core.errors import InvalidQueryError, LogriverError, OverloadedError, StorageUnavailableError
 from core.storage import Storage, translate_es_errors
+from core.timeutil import NS_PER_SECOND, format_rfc3339_ns
 from query.reader import LINE_SOURCE, Line, LineQuery, build_filter, hit_to_line
 
 POSITION_PATTERN = r"^[0-9a-f]{22}$"
+INGESTED_MARGIN_NS = 10 * NS_PER_SECOND  # a batch's seqs run a few µs past its ingested_at
 _POSITION = re.compile(POSITION_PATTERN)
 
 
@@ -47,6 +49,11 @@ def build_arrival_search(scan: ArrivalScan) -> dict[str, Any]:
     """The search body of one scan; raises InvalidQueryError for a bad q before any request."""
     filters = build_filter(scan.query)
     filters.append({"range": {"seq": {"gt": scan.after, "lte": scan.upto}}})
+    # The writer stamps ingested_at with the time its seqs start from, so this bound is implied
+    # by the seq range; it lets Elasticsearch skip indices that received nothing lately.
+    if is_position(scan.after):
+        since = max(position_ns(scan.after) - INGESTED_MARGIN_NS, 0)
+        filters.append({"range": {"ingested_at": {"gte": format_rfc3339_ns(since)}}})
     query: dict[str, Any] = {"bool": {"filter": filters}}
     if scan.exclude_ids:
         query["bool"]["must_not"] = [{"ids": {"values": list(scan.exclude_ids)}}]

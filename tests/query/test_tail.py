@@ -107,7 +107,7 @@ async def index_line_directly(es, prefix: str, message: str, seq: str) -> None:
     document = {
         "@timestamp": format_rfc3339_ns(stamp), "order_num": 0, "seq": seq, "message": message,
         "labels": labels, "stream_id": stream_id("acme", labels), "tenant": "acme",
-        "ingested_at": format_rfc3339_ns(stamp), "fields": {},
+        "ingested_at": format_rfc3339_ns(position_ns(seq)), "fields": {},  # as the writer stamps it
     }
     index = IndexLayout(prefix).lines_index(stamp)
     await es.create(index=index, id=secrets.token_hex(16), document=document, refresh="wait_for")
