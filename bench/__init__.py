@@ -1,1 +1,1 @@
-"""Benchmarks of logriver against raw Elasticsearch: run with `python -m bench` (see docs/bench.md)."""
+"""Benchmarks of logriver against raw Elasticsearch: run with `python -m bench` (see the README, "Benchmarks")."""

@@ -1,6 +1,6 @@
 """Contract tests: the exact requests of shippers that cannot run here, and the answers they rely on.
 
-Bodies, headers and status handling follow each shipper's own source (see docs/shippers.md).
+Bodies, headers and status handling follow each shipper's own source (see the README, "Log shippers").
 """
 
 from __future__ import annotations
