@@ -7,6 +7,6 @@ COPY query query
 COPY adapters adapters
 COPY logriver logriver
 COPY mappings mappings
-RUN pip install --no-cache-dir -e .
+RUN pip install --no-cache-dir .
 EXPOSE 8080
 CMD ["logriver", "serve"]

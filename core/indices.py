@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
+# mappings/ is a package only so that its JSON files install with logriver, wheel or editable.
+MAPPINGS = importlib.resources.files("mappings")
 
 # The fields the code reads and writes; start-up checks the templates still define them.
 LINE_FIELDS = ("@timestamp", "order_num", "seq", "message", "labels", "stream_id", "tenant", "ingested_at", "fields")
@@ -84,7 +85,7 @@ def _next_bucket_start(start: time.struct_time, granularity: str) -> int:
 
 def load_template(name: str, prefix: str, required_fields: tuple[str, ...]) -> dict[str, Any]:
     """Read ``mappings/<name>.json``, fill in the prefix and check the fields the code uses."""
-    body = json.loads((MAPPINGS_DIR / f"{name}.json").read_text())
+    body = json.loads(MAPPINGS.joinpath(f"{name}.json").read_text())
     patterns = body.get("index_patterns")
     if not patterns or not all("{prefix}" in p for p in patterns):
         raise TemplateError(f"mappings/{name}.json: index_patterns must contain {{prefix}}")

@@ -1,0 +1,1 @@
+"""The index templates, as JSON data files; read by core.indices."""
