@@ -45,16 +45,22 @@ class StreamRegistry:
         self.storage.require_ready()
         query = {"bool": {"filter": stream_filter(tenant, labels)}}
         client = self.storage.client
+        await self._refresh_lines()
         with translate_es_errors("counting lines to delete"):
-            await client.indices.refresh(index=self.storage.layout.lines_pattern, ignore_unavailable=True)
             total = (await client.count(index=self.storage.layout.lines_pattern, query=query, ignore_unavailable=True))["count"]
         deleted = 0
         yield _progress("deleting", deleted, total)
         async for batch in self._batches(query):
             deleted += await self._delete_batch(batch)
             yield _progress("deleting", deleted, total)
+        await self._refresh_lines()
         streams = await self._delete_streams(query)
         yield {**_progress("complete", deleted, total), "streams_deleted": streams}
+
+    async def _refresh_lines(self) -> None:
+        """Make recent writes (before counting) and the deletions (after them) visible to searches."""
+        with translate_es_errors("refreshing lines"):
+            await self.storage.client.indices.refresh(index=self.storage.layout.lines_pattern, ignore_unavailable=True)
 
     async def _batches(self, query: dict[str, Any]) -> AsyncIterator[list[tuple[str, str]]]:
         batch: list[tuple[str, str]] = []
@@ -73,7 +79,8 @@ class StreamRegistry:
     async def _delete_batch(self, batch: list[tuple[str, str]]) -> int:
         operations = [{"delete": {"_index": index, "_id": doc_id}} for index, doc_id in batch]
         with translate_es_errors("deleting lines"):
-            response = await self.storage.client.bulk(operations=operations, refresh="wait_for")
+            # No refresh per batch: the scan reads a snapshot; one refresh follows the last batch.
+            response = await self.storage.client.bulk(operations=operations)
         return sum(1 for item in response["items"] if item["delete"]["status"] in (200, 404))
 
     async def _delete_streams(self, query: dict[str, Any]) -> int:
