@@ -56,11 +56,6 @@ class NotFoundError(LogriverError):
     type = "not_found"
 
 
-class ConflictError(LogriverError):
-    status = 409
-    type = "conflict"
-
-
 class StorageUnavailableError(LogriverError):
     """Elasticsearch did not answer (or is not ready); the client should retry later."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 import elastic_transport
@@ -68,7 +68,6 @@ class Storage:
     client: AsyncElasticsearch
     layout: IndexLayout
     ready: bool = False
-    _ready_event: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def from_settings(cls, settings: Settings, es_url: str) -> "Storage":
@@ -102,7 +101,6 @@ class Storage:
             if not self.ready:
                 await self.install_templates()
                 self.ready = True
-                self._ready_event.set()
                 log.info("storage ready at %s", self.layout.prefix)
             else:
                 with translate_es_errors("probing storage"):
@@ -111,7 +109,6 @@ class Storage:
             if self.ready:
                 log.warning("storage probe failed: %s", exc.message)
             self.ready = False
-            self._ready_event.clear()
         return self.ready
 
     async def watch_readiness(self) -> None:
@@ -119,9 +116,6 @@ class Storage:
         while True:
             await self.check()
             await asyncio.sleep(self.settings.readiness_interval_seconds)
-
-    async def wait_ready(self, timeout: float) -> None:
-        await asyncio.wait_for(self._ready_event.wait(), timeout)
 
     async def close(self) -> None:
         await self.client.close()

@@ -34,18 +34,14 @@ def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | Non
 
 def native_error_response(error: LogriverError, request: web.Request) -> web.Response:
     body = {"error": {"type": error.type, "message": error.message, "details": error.details}}
-    return json_response(body, error.status, _retry_headers(error, request))
-
-
-def _retry_headers(error: LogriverError, request: web.Request) -> dict[str, str]:
-    if error.status in (429, 503, 504):
-        return {"Retry-After": str(request.app[SETTINGS].retry_after_seconds)}
-    return {}
+    return json_response(body, error.status, retry_headers(error, request))
 
 
 def retry_headers(error: LogriverError, request: web.Request) -> dict[str, str]:
     """`Retry-After` for answers that ask the client to come back; for the foreign envelopes too."""
-    return _retry_headers(error, request)
+    if error.status in (429, 503, 504):
+        return {"Retry-After": str(request.app[SETTINGS].retry_after_seconds)}
+    return {}
 
 
 def with_renderer(renderer: ErrorRenderer) -> Callable[[Handler], Handler]:

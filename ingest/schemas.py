@@ -10,8 +10,9 @@ from marshmallow import RAISE, Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
 
 from core.errors import BadRequestError, ValidationError
+from core.fields import TimestampField
 from core.settings import Settings
-from core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, NS_PER_SECOND, TimestampError, format_rfc3339_ns, now_ns, parse_timestamp_ns
+from core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, NS_PER_SECOND, format_rfc3339_ns, now_ns
 from ingest.fastpath import MAX_ORDER_NUM, fast_load
 
 
@@ -34,16 +35,6 @@ class Rejection:
 
     def as_dict(self) -> dict[str, Any]:
         return {"index": self.index, "type": self.type, "message": self.message}
-
-
-class TimestampField(fields.Field):
-    """RFC 3339 (up to ns) or integer epoch milliseconds, loaded as integer nanoseconds."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        try:
-            return parse_timestamp_ns(value)
-        except TimestampError as exc:
-            raise SchemaError(str(exc)) from None
 
 
 class LineSchema(Schema):

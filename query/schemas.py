@@ -8,29 +8,19 @@ from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as SchemaError
 
 from core.errors import ValidationError
+from core.fields import TimestampField
 from core.params import LABEL_PARAM_PREFIX, label_filters
-from core.timeutil import TimestampError, parse_timestamp_ns
 from query.reader import LineQuery
 
 MAX_LIMIT = 10000
-
-
-class TimeParam(fields.Field):
-    """RFC 3339 or epoch milliseconds, as integer nanoseconds."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        try:
-            return parse_timestamp_ns(value)
-        except TimestampError as exc:
-            raise SchemaError(str(exc)) from None
 
 
 class WindowSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # label filters arrive as labels.<key> and are read separately
 
-    start = TimeParam(load_default=None)
-    end = TimeParam(load_default=None)
+    start = TimestampField(load_default=None)
+    end = TimestampField(load_default=None)
     q = fields.String(load_default=None, validate=validate.Length(min=1))
     stream_id = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9a-f]{32}$"))
 

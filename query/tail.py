@@ -276,7 +276,6 @@ class TailHub:
         self.settle_seconds = refresh_seconds(settings.index_refresh_interval) + SETTLE_MARGIN_SECONDS
         self.heartbeat_seconds = HEARTBEAT_SECONDS
         self.groups: dict[str, _Group] = {}
-        self.rounds = 0  # poll rounds that asked Elasticsearch
         self.lines_read = 0
         self._closed = False
         self._failing = False
@@ -322,7 +321,6 @@ class TailHub:
             return
         cut = self._cut()
         results = await self.arrivals.scan_many([group.scan(cut, self.batch) for group in groups])
-        self.rounds += 1
         if self._failing:
             log.info("tail polling recovered")
             self._failing = False
