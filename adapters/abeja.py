@@ -18,15 +18,15 @@ from aiohttp import web
 from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as SchemaError
 
-from core.errors import ForbiddenError, InvalidTokenError, LogriverError, NotFoundError
-from core.streams import stream_id
-from core.timeutil import NS_PER_SECOND, TimestampError, parse_rfc3339_ns
-from core.web import SETTINGS, json_response, principal, retry_headers, with_renderer
-from query.cursor import Direction
-from query.handlers import PAGES, STREAMS
-from query.pages import PageService
-from query.reader import Line, LineQuery
-from query.schemas import load_params
+from logriver.core.errors import ForbiddenError, InvalidTokenError, LogriverError, NotFoundError
+from logriver.core.streams import stream_id
+from logriver.core.timeutil import NS_PER_SECOND, TimestampError, parse_rfc3339_ns
+from logriver.core.web import SETTINGS, json_response, principal, retry_headers, with_renderer
+from logriver.query.cursor import Direction
+from logriver.query.handlers import PAGES, STREAMS
+from logriver.query.pages import PageService
+from logriver.query.reader import Line, LineQuery
+from logriver.query.schemas import load_params
 
 RUN_ROUTE = "/organizations/{organization_id}/deployments/{deployment_id}/runs/{run_id}"
 MAX_LIMIT = 1000

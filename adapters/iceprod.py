@@ -11,13 +11,13 @@ from typing import Any, AsyncGenerator, AsyncIterator
 import orjson
 from aiohttp import web
 
-from adapters.iceprod_entries import LOG_ID_LABEL, Entry, EntryStore
-from adapters.iceprod_params import load_list_params, load_new_entry, load_task_params
-from core.auth import Principal
-from core.errors import ForbiddenError, LogriverError, NotFoundError, UnauthorizedError
-from core.web import SETTINGS, json_response, principal, read_json, retry_headers, stream_body, with_renderer
-from ingest.handlers import REGISTRY, WRITER
-from query.handlers import READER
+from logriver.adapters.iceprod_entries import LOG_ID_LABEL, Entry, EntryStore
+from logriver.adapters.iceprod_params import load_list_params, load_new_entry, load_task_params
+from logriver.core.auth import Principal
+from logriver.core.errors import ForbiddenError, LogriverError, NotFoundError, UnauthorizedError
+from logriver.core.web import SETTINGS, json_response, principal, read_json, retry_headers, stream_body, with_renderer
+from logriver.ingest.handlers import REGISTRY, WRITER
+from logriver.query.handlers import READER
 
 ENTRIES = web.AppKey("iceprod_entries", EntryStore)
 JSON = "application/json"

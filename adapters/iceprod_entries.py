@@ -19,13 +19,13 @@ from typing import Any, AsyncIterator, Iterator, Literal
 
 import orjson
 
-from core.errors import LogriverError
-from core.settings import Settings
-from core.timeutil import NS_PER_SECOND, now_ns
-from ingest.registry import StreamRegistry
-from ingest.schemas import LineIn
-from ingest.writer import LineWriter, request_digest
-from query.reader import Line, LineQuery, LineReader
+from logriver.core.errors import LogriverError
+from logriver.core.settings import Settings
+from logriver.core.timeutil import NS_PER_SECOND, now_ns
+from logriver.ingest.registry import StreamRegistry
+from logriver.ingest.schemas import LineIn
+from logriver.ingest.writer import LineWriter, request_digest
+from logriver.query.reader import Line, LineQuery, LineReader
 
 API_LABELS = {"api": "iceprod"}
 LOG_ID_LABEL = "iceprod_log_id"

@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
-from adapters.iceprod_entries import LABELLED_FIELDS
-from core.errors import BadRequestError
-from core.settings import Settings
-from core.timeutil import TimestampError, parse_rfc3339_ns
+from logriver.adapters.iceprod_entries import LABELLED_FIELDS
+from logriver.core.errors import BadRequestError
+from logriver.core.settings import Settings
+from logriver.core.timeutil import TimestampError, parse_rfc3339_ns
 
 DEFAULT_LIST_KEYS = frozenset({"name", "data", "timestamp", "task_id", "dataset_id"})
 SERVER_SET = ("log_id", "timestamp")  # IceProd sets these itself, whatever the body says

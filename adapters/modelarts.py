@@ -15,13 +15,13 @@ from aiohttp import web
 from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as SchemaError
 
-from core.errors import LogriverError
-from core.streams import StreamInfo
-from core.timeutil import NS_PER_MS
-from core.web import json_response, principal, retry_headers, with_renderer
-from query.handlers import READER, STREAMS
-from query.reader import Line, LineQuery, LineReader, Order
-from query.schemas import load_params
+from logriver.core.errors import LogriverError
+from logriver.core.streams import StreamInfo
+from logriver.core.timeutil import NS_PER_MS
+from logriver.core.web import json_response, principal, retry_headers, with_renderer
+from logriver.query.handlers import READER, STREAMS
+from logriver.query.reader import Line, LineQuery, LineReader, Order
+from logriver.query.schemas import load_params
 
 EVENTS_ROUTE = "/v1/{project_id}/services/{service_id}/events"
 MAX_LIMIT = 1000

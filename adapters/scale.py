@@ -15,12 +15,12 @@ from typing import Any, AsyncGenerator, AsyncIterator
 import orjson
 from aiohttp import web
 
-from core.auth import Principal
-from core.errors import BadRequestError, ForbiddenError, LogriverError, NotFoundError, UnauthorizedError
-from core.timeutil import NS_PER_SECOND, TimestampError, format_rfc3339_ns, now_ns, parse_rfc3339_ns
-from core.web import json_response, principal, retry_headers, stream_body, with_renderer
-from query.handlers import READER
-from query.reader import Line, LineQuery
+from logriver.core.auth import Principal
+from logriver.core.errors import BadRequestError, ForbiddenError, LogriverError, NotFoundError, UnauthorizedError
+from logriver.core.timeutil import NS_PER_SECOND, TimestampError, format_rfc3339_ns, now_ns, parse_rfc3339_ns
+from logriver.core.web import json_response, principal, retry_headers, stream_body, with_renderer
+from logriver.query.handlers import READER
+from logriver.query.reader import Line, LineQuery
 
 LOG_STREAMS = {"combined": None, "stdout": "stdout", "stderr": "stderr"}  # log_id -> `stream` label
 # Formats in the server's order of preference, each with the media type it answers.

@@ -9,8 +9,8 @@ from typing import Any, Iterator
 
 from elasticsearch import AsyncElasticsearch
 
-from core.indices import IndexLayout
-from core.settings import Settings
+from logriver.core.indices import IndexLayout
+from logriver.core.settings import Settings
 from logriver import esruntime
 
 

@@ -10,9 +10,9 @@ from bench.cluster import Cluster
 from bench.logs import Batch, ingest_batches, raw_bulk_body
 from bench.send import BenchError, Sender, api_sender, raw_sender, send_all, session
 from bench.server import ServerProcess
-from core.indices import IndexLayout
-from core.timeutil import format_rfc3339_ns, now_ns
-from ingest.writer import SequenceAllocator
+from logriver.core.indices import IndexLayout
+from logriver.core.timeutil import format_rfc3339_ns, now_ns
+from logriver.ingest.writer import SequenceAllocator
 
 SAMPLE_SIZE = 200
 UNCOMPARED = ("seq", "ingested_at")  # arrival-time values: same shape, different instants

@@ -8,11 +8,11 @@ from typing import Any, Iterator
 
 import orjson
 
-from core.indices import IndexLayout
-from core.streams import stream_id
-from core.timeutil import NS_PER_MS, format_rfc3339_ns, now_ns, parse_rfc3339_ns
-from ingest.schemas import LineIn
-from ingest.writer import SequenceAllocator, line_id, request_digest
+from logriver.core.indices import IndexLayout
+from logriver.core.streams import stream_id
+from logriver.core.timeutil import NS_PER_MS, format_rfc3339_ns, now_ns, parse_rfc3339_ns
+from logriver.ingest.schemas import LineIn
+from logriver.ingest.writer import SequenceAllocator, line_id, request_digest
 
 TENANT = "bench"
 APPS = ("api", "web", "worker", "auth", "billing")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from core.errors import ForbiddenError, UnauthorizedError
+from logriver.core.errors import ForbiddenError, UnauthorizedError
 
 ROLES = ("read", "write", "admin")
 

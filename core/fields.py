@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields
 
-from core.timeutil import TimestampError, parse_timestamp_ns
+from logriver.core.timeutil import TimestampError, parse_timestamp_ns
 
 
 class TimestampField(fields.Field):

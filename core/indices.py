@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # mappings/ is a package only so that its JSON files install with logriver, wheel or editable.
-MAPPINGS = importlib.resources.files("mappings")
+MAPPINGS = importlib.resources.files("logriver.mappings")
 
 # The fields the code reads and writes; start-up checks the templates still define them.
 LINE_FIELDS = ("@timestamp", "order_num", "seq", "message", "labels", "stream_id", "tenant", "ingested_at", "fields")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from core.errors import ValidationError
+from logriver.core.errors import ValidationError
 
 LABEL_PARAM_PREFIX = "labels."
 

@@ -12,15 +12,15 @@ import elastic_transport
 from elasticsearch import ApiError, AsyncElasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
-from core.errors import (
+from logriver.core.errors import (
     InvalidQueryError,
     LogriverError,
     OverloadedError,
     StorageTimeoutError,
     StorageUnavailableError,
 )
-from core.indices import IndexLayout
-from core.settings import Settings
+from logriver.core.indices import IndexLayout
+from logriver.core.settings import Settings
 
 log = logging.getLogger("logriver.storage")
 

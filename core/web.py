@@ -9,10 +9,10 @@ from typing import Any, AsyncGenerator, Awaitable, Callable, Mapping
 import orjson
 from aiohttp import web
 
-from core.auth import Principal, TokenStore, authenticate
-from core.errors import BadRequestError, LogriverError, request_too_large
-from core.settings import Settings
-from core.storage import Storage
+from logriver.core.auth import Principal, TokenStore, authenticate
+from logriver.core.errors import BadRequestError, LogriverError, request_too_large
+from logriver.core.settings import Settings
+from logriver.core.storage import Storage
 
 log = logging.getLogger("logriver.http")
 

@@ -10,10 +10,10 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from core.errors import NotFoundError, ValidationError
-from core.web import SETTINGS, principal, read_body, with_renderer
-from ingest.escompat_bulk import BulkRequest, BulkService
-from ingest.escompat_probes import (
+from logriver.core.errors import NotFoundError, ValidationError
+from logriver.core.web import SETTINGS, principal, read_body, with_renderer
+from logriver.ingest.escompat_bulk import BulkRequest, BulkService
+from logriver.ingest.escompat_probes import (
     SETUP_OBJECTS,
     cat_health_handler,
     cluster_health_handler,
@@ -24,15 +24,15 @@ from ingest.escompat_probes import (
     setup_handler,
     xpack_handler,
 )
-from ingest.escompat_web import (
+from logriver.ingest.escompat_web import (
     PRODUCT,
     PRODUCT_HEADER,
     check_body_media_type,
     es_error_response,
     es_json,
 )
-from ingest.handlers import WRITER
-from ingest.schemas import check_encoding
+from logriver.ingest.handlers import WRITER
+from logriver.ingest.schemas import check_encoding
 
 BULK = web.AppKey("es_bulk", BulkService)
 _INDEX = r"{index:[^_/][^/]*}"  # Elasticsearch index names never start with `_`

@@ -8,12 +8,12 @@ from typing import Any
 
 import orjson
 
-from core.errors import BadRequestError, OverloadedError
-from core.settings import Settings
-from core.timeutil import now_ns
-from ingest.escompat_mapping import DocumentMapping, MappingError, document_to_line
-from ingest.schemas import LineIn, validate_lines
-from ingest.writer import EXISTS, UNAVAILABLE, LineWriter, request_digest
+from logriver.core.errors import BadRequestError, OverloadedError
+from logriver.core.settings import Settings
+from logriver.core.timeutil import now_ns
+from logriver.ingest.escompat_mapping import DocumentMapping, MappingError, document_to_line
+from logriver.ingest.schemas import LineIn, validate_lines
+from logriver.ingest.writer import EXISTS, UNAVAILABLE, LineWriter, request_digest
 
 WRITE_OPS = ("index", "create")
 _SOURCE_OPS = ("index", "create", "update")

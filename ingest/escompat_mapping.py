@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from core.settings import Settings
-from core.timeutil import NS_PER_MS, TimestampError, format_rfc3339_ns, parse_rfc3339_ns
+from logriver.core.settings import Settings
+from logriver.core.timeutil import NS_PER_MS, TimestampError, format_rfc3339_ns, parse_rfc3339_ns
 
 _MISSING = object()
 

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from core.web import SETTINGS, STORAGE, with_renderer
-from ingest.escompat_web import authenticated, es_error_response, es_json
+from logriver.core.web import SETTINGS, STORAGE, with_renderer
+from logriver.ingest.escompat_web import authenticated, es_error_response, es_json
 
 NAME = "logriver"
 TAGLINE = "You Know, for Search"

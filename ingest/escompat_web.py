@@ -10,9 +10,9 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from core.auth import Principal, authenticate
-from core.errors import LogriverError
-from core.web import TOKENS, retry_headers
+from logriver.core.auth import Principal, authenticate
+from logriver.core.errors import LogriverError
+from logriver.core.web import TOKENS, retry_headers
 
 PRODUCT_HEADER = "X-Elastic-Product"
 PRODUCT = "Elasticsearch"

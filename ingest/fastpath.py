@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.timeutil import TimestampError, parse_timestamp_ns
+from logriver.core.timeutil import TimestampError, parse_timestamp_ns
 
 MAX_ORDER_NUM = 2**63 - 1
 _KEYS = frozenset({"@timestamp", "message", "labels", "order_num", "fields", "id"})

@@ -7,12 +7,12 @@ from typing import AsyncGenerator, AsyncIterator
 import orjson
 from aiohttp import web
 
-from core.errors import LogriverError, ValidationError
-from core.params import label_filters
-from core.web import SETTINGS, STORAGE, json_response, principal, read_body, read_json, stream_body
-from ingest.registry import StreamRegistry
-from ingest.schemas import check_encoding, load_stream, parse_lines_body, validate_lines
-from ingest.writer import LineWriter, request_digest
+from logriver.core.errors import LogriverError, ValidationError
+from logriver.core.params import label_filters
+from logriver.core.web import SETTINGS, STORAGE, json_response, principal, read_body, read_json, stream_body
+from logriver.ingest.registry import StreamRegistry
+from logriver.ingest.schemas import check_encoding, load_stream, parse_lines_body, validate_lines
+from logriver.ingest.writer import LineWriter, request_digest
 
 WRITER = web.AppKey("line_writer", LineWriter)
 REGISTRY = web.AppKey("stream_registry", StreamRegistry)

@@ -7,11 +7,11 @@ from typing import Any, AsyncIterator
 from elasticsearch import NotFoundError as EsNotFoundError
 from elasticsearch.helpers import async_scan
 
-from core.filters import stream_filter
-from core.storage import Storage, translate_es_errors
-from core.streams import stream_id
-from core.timeutil import format_rfc3339_ns, now_ns
-from ingest.writer import stream_document
+from logriver.core.filters import stream_filter
+from logriver.core.storage import Storage, translate_es_errors
+from logriver.core.streams import stream_id
+from logriver.core.timeutil import format_rfc3339_ns, now_ns
+from logriver.ingest.writer import stream_document
 
 DELETE_BATCH = 1000
 

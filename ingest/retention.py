@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from core.errors import LogriverError
-from core.storage import Storage, translate_es_errors
-from core.timeutil import NS_PER_SECOND, now_ns
+from logriver.core.errors import LogriverError
+from logriver.core.storage import Storage, translate_es_errors
+from logriver.core.timeutil import NS_PER_SECOND, now_ns
 
 log = logging.getLogger("logriver.retention")
 

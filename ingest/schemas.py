@@ -9,11 +9,11 @@ import orjson
 from marshmallow import RAISE, Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
 
-from core.errors import BadRequestError, ValidationError
-from core.fields import TimestampField
-from core.settings import Settings
-from core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, NS_PER_SECOND, format_rfc3339_ns, now_ns
-from ingest.fastpath import MAX_ORDER_NUM, fast_load
+from logriver.core.errors import BadRequestError, ValidationError
+from logriver.core.fields import TimestampField
+from logriver.core.settings import Settings
+from logriver.core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, NS_PER_SECOND, format_rfc3339_ns, now_ns
+from logriver.ingest.fastpath import MAX_ORDER_NUM, fast_load
 
 
 class LineIn(NamedTuple):

@@ -12,11 +12,11 @@ from typing import Any, Iterator, Sequence
 
 import orjson
 
-from core.errors import LogriverError, OverloadedError, StorageUnavailableError
-from core.storage import Storage, translate_es_errors
-from core.streams import stream_id
-from core.timeutil import format_rfc3339_ns, now_ns
-from ingest.schemas import LineIn, Rejection
+from logriver.core.errors import LogriverError, OverloadedError, StorageUnavailableError
+from logriver.core.storage import Storage, translate_es_errors
+from logriver.core.streams import stream_id
+from logriver.core.timeutil import format_rfc3339_ns, now_ns
+from logriver.ingest.schemas import LineIn, Rejection
 
 log = logging.getLogger("logriver.ingest")
 

@@ -8,19 +8,19 @@ from typing import AsyncIterator, Callable
 
 from aiohttp import web
 
-from adapters.abeja import setup_abeja
-from adapters.iceprod import setup_iceprod
-from adapters.modelarts import setup_modelarts
-from adapters.scale import setup_scale
-from core.auth import TokenStore
-from core.settings import Settings
-from core.storage import Storage
-from core.web import SETTINGS, STORAGE, TOKENS, error_middleware, json_response
-from ingest.escompat import setup_escompat
-from ingest.handlers import setup_ingest
-from ingest.retention import run_retention
-from query.handlers import setup_query
-from query.tail_handlers import setup_tail
+from logriver.adapters.abeja import setup_abeja
+from logriver.adapters.iceprod import setup_iceprod
+from logriver.adapters.modelarts import setup_modelarts
+from logriver.adapters.scale import setup_scale
+from logriver.core.auth import TokenStore
+from logriver.core.settings import Settings
+from logriver.core.storage import Storage
+from logriver.core.web import SETTINGS, STORAGE, TOKENS, error_middleware, json_response
+from logriver.ingest.escompat import setup_escompat
+from logriver.ingest.handlers import setup_ingest
+from logriver.ingest.retention import run_retention
+from logriver.query.handlers import setup_query
+from logriver.query.tail_handlers import setup_tail
 
 # Extra route families (foreign APIs, compatibility surfaces) register themselves here.
 AppExtension = Callable[[web.Application], None]

@@ -11,8 +11,8 @@ from typing import Sequence
 
 from aiohttp import web
 
-from core.auth import TokenStore
-from core.settings import Settings, SettingsError
+from logriver.core.auth import TokenStore
+from logriver.core.settings import Settings, SettingsError
 from logriver import esruntime
 from logriver.client_cli import add_client_commands
 

@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator, TextIO
 import aiohttp
 import orjson
 
-from core.timeutil import NS_PER_SECOND, format_rfc3339_ns, now_ns
+from logriver.core.timeutil import NS_PER_SECOND, format_rfc3339_ns, now_ns
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 RECONNECT_MIN_SECONDS = 0.5  # back-off between failed connections, doubling up to the max

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import InvalidQueryError, LogriverError, OverloadedError, StorageUnavailableError
-from core.storage import Storage, translate_es_errors
-from core.timeutil import NS_PER_SECOND, format_rfc3339_ns
-from query.reader import LINE_SOURCE, Line, LineQuery, build_filter, hit_to_line
+from logriver.core.errors import InvalidQueryError, LogriverError, OverloadedError, StorageUnavailableError
+from logriver.core.storage import Storage, translate_es_errors
+from logriver.core.timeutil import NS_PER_SECOND, format_rfc3339_ns
+from logriver.query.reader import LINE_SOURCE, Line, LineQuery, build_filter, hit_to_line
 
 POSITION_PATTERN = r"^[0-9a-f]{22}$"
 INGESTED_MARGIN_NS = 10 * NS_PER_SECOND  # a batch's seqs run a few µs past its ingested_at

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import orjson
 
-from core.errors import InvalidTokenError
+from logriver.core.errors import InvalidTokenError
 
 TOKEN_VERSION = 1
 Direction = Literal["older", "newer"]

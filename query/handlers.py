@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from core.errors import NotFoundError
-from core.web import SETTINGS, STORAGE, json_response, principal
-from query.cursor import TokenCodec
-from query.pages import PageService
-from query.reader import LineReader
-from query.schemas import ContextSchema, LinesSchema, SearchSchema, StreamsSchema, line_query, load_params
-from query.search import SearchRequest, SearchService
-from query.streams import StreamReader, render_stream
+from logriver.core.errors import NotFoundError
+from logriver.core.web import SETTINGS, STORAGE, json_response, principal
+from logriver.query.cursor import TokenCodec
+from logriver.query.pages import PageService
+from logriver.query.reader import LineReader
+from logriver.query.schemas import ContextSchema, LinesSchema, SearchSchema, StreamsSchema, line_query, load_params
+from logriver.query.search import SearchRequest, SearchService
+from logriver.query.streams import StreamReader, render_stream
 
 READER = web.AppKey("line_reader", LineReader)
 PAGES = web.AppKey("page_service", PageService)

@@ -6,9 +6,9 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from core.errors import NotFoundError
-from query.cursor import Cursor, Direction, TokenCodec, query_fingerprint
-from query.reader import Line, LineQuery, LineReader
+from logriver.core.errors import NotFoundError
+from logriver.query.cursor import Cursor, Direction, TokenCodec, query_fingerprint
+from logriver.query.reader import Line, LineQuery, LineReader
 
 Start = Literal["head", "tail"]
 

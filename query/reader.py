@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Literal
 
-from core.filters import stream_filter
-from core.storage import Storage, translate_es_errors
-from core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, format_rfc3339_ns, parse_rfc3339_ns
-from query.cursor import Direction, SortKey
-from query.textquery import parse_query
+from logriver.core.filters import stream_filter
+from logriver.core.storage import Storage, translate_es_errors
+from logriver.core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, format_rfc3339_ns, parse_rfc3339_ns
+from logriver.query.cursor import Direction, SortKey
+from logriver.query.textquery import parse_query
 
 Order = Literal["asc", "desc"]
 LINE_SOURCE = ["@timestamp", "order_num", "message", "labels", "fields", "stream_id"]

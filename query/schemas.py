@@ -7,10 +7,10 @@ from typing import Any, Mapping
 from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as SchemaError
 
-from core.errors import ValidationError
-from core.fields import TimestampField
-from core.params import LABEL_PARAM_PREFIX, label_filters
-from query.reader import LineQuery
+from logriver.core.errors import ValidationError
+from logriver.core.fields import TimestampField
+from logriver.core.params import LABEL_PARAM_PREFIX, label_filters
+from logriver.query.reader import LineQuery
 
 MAX_LIMIT = 10000
 

@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import ValidationError
-from core.storage import translate_es_errors
-from core.timeutil import NS_PER_MS, format_rfc3339_ns
-from query.cursor import Cursor, TokenCodec, query_fingerprint
-from query.reader import LINE_SOURCE, LineQuery, LineReader, Order, build_filter, hit_to_line, sort_clause
+from logriver.core.errors import ValidationError
+from logriver.core.storage import translate_es_errors
+from logriver.core.timeutil import NS_PER_MS, format_rfc3339_ns
+from logriver.query.cursor import Cursor, TokenCodec, query_fingerprint
+from logriver.query.reader import LINE_SOURCE, LineQuery, LineReader, Order, build_filter, hit_to_line, sort_clause
 
 _INTERVAL = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}

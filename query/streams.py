@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.filters import stream_filter
-from core.storage import Storage, translate_es_errors
-from core.streams import StreamInfo, stream_id
-from core.timeutil import format_rfc3339_ns, parse_rfc3339_ns
-from query.reader import LineQuery, build_filter
+from logriver.core.filters import stream_filter
+from logriver.core.storage import Storage, translate_es_errors
+from logriver.core.streams import StreamInfo, stream_id
+from logriver.core.timeutil import format_rfc3339_ns, parse_rfc3339_ns
+from logriver.query.reader import LineQuery, build_filter
 
 MAX_STREAMS = 10000
 

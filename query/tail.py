@@ -42,12 +42,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import AsyncIterator, Union
 
-from core.errors import InvalidQueryError, LogriverError
-from core.settings import Settings
-from core.timeutil import NS_PER_SECOND, now_ns
-from query.arrivals import ArrivalReader, ArrivalScan, build_arrival_search, position_at, position_ns
-from query.cursor import query_fingerprint
-from query.reader import Line, LineQuery
+from logriver.core.errors import InvalidQueryError, LogriverError
+from logriver.core.settings import Settings
+from logriver.core.timeutil import NS_PER_SECOND, now_ns
+from logriver.query.arrivals import ArrivalReader, ArrivalScan, build_arrival_search, position_at, position_ns
+from logriver.query.cursor import query_fingerprint
+from logriver.query.reader import Line, LineQuery
 
 log = logging.getLogger("logriver.tail")
 

@@ -16,10 +16,10 @@ import orjson
 from aiohttp import web
 from marshmallow import fields, validate
 
-from core.web import SETTINGS, STORAGE, principal
-from query.arrivals import POSITION_PATTERN, ArrivalReader
-from query.schemas import WindowSchema, line_query, load_params
-from query.tail import Dropped, Ended, Heartbeat, Opened, TailEvent, TailHub, TailLine
+from logriver.core.web import SETTINGS, STORAGE, principal
+from logriver.query.arrivals import POSITION_PATTERN, ArrivalReader
+from logriver.query.schemas import WindowSchema, line_query, load_params
+from logriver.query.tail import Dropped, Ended, Heartbeat, Opened, TailEvent, TailHub, TailLine
 
 TAIL_HUB = web.AppKey("tail_hub", TailHub)
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import InvalidQueryError
+from logriver.core.errors import InvalidQueryError
 
 MAX_QUERY_LENGTH = 4096
 MAX_DEPTH = 32

@@ -10,8 +10,8 @@ from typing import AsyncIterator, Iterator
 import pytest
 from elasticsearch import AsyncElasticsearch
 
-from core.auth import Principal, TokenStore
-from core.settings import Settings
+from logriver.core.auth import Principal, TokenStore
+from logriver.core.settings import Settings
 from logriver import esruntime
 from logriver.app import create_app
 from tests.helpers import ApiClient

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from core.timeutil import format_rfc3339_ns
+from logriver.core.timeutil import format_rfc3339_ns
 
 
 def auth(token: str = "admin-acme") -> dict[str, str]:

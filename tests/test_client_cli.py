@@ -12,7 +12,7 @@ import pytest
 
 from logriver.cli import main
 from logriver.client_cli import Selection, Target, TailClient, format_line, parse_label, search, since_start
-from query.tail_handlers import TAIL_HUB
+from logriver.query.tail_handlers import TAIL_HUB
 from tests.helpers import ts
 
 WAIT = 20.0

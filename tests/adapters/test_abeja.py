@@ -12,14 +12,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from adapters.abeja import abeja_error_response
-from core.errors import (
+from logriver.adapters.abeja import abeja_error_response
+from logriver.core.errors import (
     ForbiddenError, InvalidTokenError, LogriverError, NotFoundError, OverloadedError, StorageTimeoutError,
     StorageUnavailableError, UnauthorizedError, ValidationError,
 )
-from core.settings import Settings
-from core.timeutil import NS_PER_SECOND, format_rfc3339_ns
-from core.web import SETTINGS
+from logriver.core.settings import Settings
+from logriver.core.timeutil import NS_PER_SECOND, format_rfc3339_ns
+from logriver.core.web import SETTINGS
 from tests.helpers import auth
 
 RUN = {"organization_id": "acme", "deployment_id": "1111111111111", "run_id": "run-3333333333333333"}

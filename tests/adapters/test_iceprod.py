@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-import adapters.iceprod_entries as entries_module
+import logriver.adapters.iceprod_entries as entries_module
 from tests.helpers import auth, ts
 
 LOG_ID = re.compile(r"[0-9a-f]{32}")

@@ -10,14 +10,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from adapters.modelarts import ModelArtsError, modelarts_error_response
-from core.errors import (
+from logriver.adapters.modelarts import ModelArtsError, modelarts_error_response
+from logriver.core.errors import (
     ForbiddenError, LogriverError, OverloadedError, StorageTimeoutError, StorageUnavailableError,
     UnauthorizedError, ValidationError,
 )
-from core.settings import Settings
-from core.timeutil import NS_PER_MS, format_rfc3339_ns
-from core.web import SETTINGS
+from logriver.core.settings import Settings
+from logriver.core.timeutil import NS_PER_MS, format_rfc3339_ns
+from logriver.core.web import SETTINGS
 from tests.helpers import auth
 
 PROJECT = "acme"

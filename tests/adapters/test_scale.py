@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.timeutil import NS_PER_MS, NS_PER_SECOND, format_rfc3339_ns
+from logriver.core.timeutil import NS_PER_MS, NS_PER_SECOND, format_rfc3339_ns
 from tests.helpers import auth
 
 JOB_EXE = "42"

@@ -7,11 +7,11 @@ import pytest
 from aiohttp import web
 from elasticsearch import ApiError
 
-from core import errors
-from core.auth import TokenStore
-from core.settings import Settings
-from core.storage import translate_es_errors
-from core.web import SETTINGS, TOKENS, error_middleware
+from logriver.core import errors
+from logriver.core.auth import TokenStore
+from logriver.core.settings import Settings
+from logriver.core.storage import translate_es_errors
+from logriver.core.web import SETTINGS, TOKENS, error_middleware
 
 
 def _app(exc: BaseException) -> web.Application:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import InvalidQueryError, InvalidTokenError
-from core.indices import IndexLayout, load_template
-from core.settings import Settings, SettingsError
-from core.timeutil import TimestampError, format_rfc3339_ns, parse_timestamp_ns
-from query.cursor import Cursor, SortKey, TokenCodec
-from query.textquery import parse_query
+from logriver.core.errors import InvalidQueryError, InvalidTokenError
+from logriver.core.indices import IndexLayout, load_template
+from logriver.core.settings import Settings, SettingsError
+from logriver.core.timeutil import TimestampError, format_rfc3339_ns, parse_timestamp_ns
+from logriver.query.cursor import Cursor, SortKey, TokenCodec
+from logriver.query.textquery import parse_query
 
 
 @pytest.mark.parametrize("text,ns", [
@@ -102,7 +102,7 @@ def test_query_nesting_is_bounded():
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.timeutil import _parse_general, _parse_utc_fast
+from logriver.core.timeutil import _parse_general, _parse_utc_fast
 
 _timestamp_like = st.builds(
     lambda date, sep, time, frac, zone: f"{date}{sep}{time}{frac}{zone}",

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from core.settings import Settings
-from core.timeutil import parse_rfc3339_ns
+from logriver.core.settings import Settings
+from logriver.core.timeutil import parse_rfc3339_ns
 from logriver.app import create_app
 from tests.helpers import ts
 from tests.ingest.es_helpers import PREFIX, basic, bulk, call, ndjson, read_back, statuses

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import BadRequestError
-from ingest.escompat_bulk import parse_bulk
-from ingest.escompat_mapping import DocumentMapping, MappingError, document_to_line, index_stream_name, parse_document_time
-from ingest.escompat_web import filter_path
+from logriver.core.errors import BadRequestError
+from logriver.ingest.escompat_bulk import parse_bulk
+from logriver.ingest.escompat_mapping import DocumentMapping, MappingError, document_to_line, index_stream_name, parse_document_time
+from logriver.ingest.escompat_web import filter_path
 from tests.ingest.es_helpers import ndjson
 
 

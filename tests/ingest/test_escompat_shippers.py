@@ -12,7 +12,7 @@ import time
 
 import orjson
 
-from core.timeutil import format_rfc3339_ns
+from logriver.core.timeutil import format_rfc3339_ns
 from tests.helpers import ts
 from tests.ingest.es_helpers import basic, call, ndjson, read_back, statuses
 

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from ingest.fastpath import fast_load
-from ingest.schemas import _LINE_SCHEMA
+from logriver.ingest.fastpath import fast_load
+from logriver.ingest.schemas import _LINE_SCHEMA
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**64), 2**64), st.floats(allow_nan=False),
                     st.text(max_size=8))

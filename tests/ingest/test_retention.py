@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from core.web import STORAGE
-from ingest.retention import delete_expired, expired_indices
+from logriver.core.web import STORAGE
+from logriver.ingest.retention import delete_expired, expired_indices
 from tests.helpers import ts
 
 HOUR_NS = 3600 * 1_000_000_000

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from core.timeutil import parse_rfc3339_ns
+from logriver.core.timeutil import parse_rfc3339_ns
 from logriver.app import create_app
 from tests.helpers import ApiClient
 from tests.ingest.es_helpers import PREFIX, read_back

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import OverloadedError, StorageUnavailableError
-from ingest.schemas import LineIn
-from ingest.writer import CREATED, EXISTS, REJECTED, UNAVAILABLE, LineWriter, _outcome, _pushed_back
+from logriver.core.errors import OverloadedError, StorageUnavailableError
+from logriver.ingest.schemas import LineIn
+from logriver.ingest.writer import CREATED, EXISTS, REJECTED, UNAVAILABLE, LineWriter, _outcome, _pushed_back
 
 LINES = [(i, LineIn(timestamp_ns=i, message="m", labels={})) for i in range(3)]
 STREAM_OK = (201, None)

@@ -8,7 +8,7 @@ import time
 import orjson
 import pytest
 
-from core.timeutil import format_rfc3339_ns
+from logriver.core.timeutil import format_rfc3339_ns
 from tests.helpers import auth
 
 BASE = time.time_ns() - 3600 * 1_000_000_000

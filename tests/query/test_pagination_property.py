@@ -12,7 +12,7 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.timeutil import format_rfc3339_ns
+from logriver.core.timeutil import format_rfc3339_ns
 
 BASE = time.time_ns() - 7200 * 1_000_000_000
 _stream_numbers = itertools.count()

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from core.timeutil import format_rfc3339_ns
+from logriver.core.timeutil import format_rfc3339_ns
 
 BASE = (time.time_ns() // 60_000_000_000) * 60_000_000_000 - 1800 * 1_000_000_000
 

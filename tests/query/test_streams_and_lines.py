@@ -6,7 +6,7 @@ import time
 
 import orjson
 
-from core.timeutil import format_rfc3339_ns
+from logriver.core.timeutil import format_rfc3339_ns
 from tests.helpers import auth
 
 BASE = time.time_ns() - 600 * 1_000_000_000

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from core.indices import IndexLayout
-from core.streams import stream_id
-from core.timeutil import format_rfc3339_ns, now_ns
-from query.arrivals import position_ns
-from query.tail_handlers import TAIL_HUB
+from logriver.core.indices import IndexLayout
+from logriver.core.streams import stream_id
+from logriver.core.timeutil import format_rfc3339_ns, now_ns
+from logriver.query.arrivals import position_ns
+from logriver.query.tail_handlers import TAIL_HUB
 from tests.helpers import auth, ts
 from tests.sse import WAIT, EventReader, open_tail
 
