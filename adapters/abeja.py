@@ -158,9 +158,7 @@ def prepare(request: web.Request, schema: Schema) -> RunRequest:
 async def require_run(request: web.Request, run: RunRequest) -> None:
     """404 unless the run's stream exists (written to, or created with PUT /api/v1/streams)."""
     if await request.app[STREAMS].get(run.tenant, run.labels) is None:
-        raise NotFoundError(
-            f"run {run.labels['run_id']} of deployment {run.labels['deployment_id']} does not exist"
-        )
+        raise NotFoundError(f"run {run.labels['run_id']} of deployment {run.labels['deployment_id']} does not exist")
 
 
 @with_renderer(abeja_error_response)
@@ -187,11 +185,13 @@ async def recent_logs_handler(request: web.Request) -> web.Response:
     check_token(pages, run.query, backward, "older", "next_backward_token")
     await require_run(request, run)
     page = await pages.page(run.query, run.params["limit"], "tail", forward or backward)
-    return json_response({
-        "events": [render_event(line) for line in reversed(page.lines)],
-        "next_backward_token": pages.codec.encode(page.older),
-        "next_forward_token": pages.codec.encode(page.newer),
-    })
+    return json_response(
+        {
+            "events": [render_event(line) for line in reversed(page.lines)],
+            "next_backward_token": pages.codec.encode(page.older),
+            "next_forward_token": pages.codec.encode(page.newer),
+        }
+    )
 
 
 def setup_abeja(app: web.Application) -> None:

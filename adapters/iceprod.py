@@ -6,7 +6,8 @@ authentication failure is 403, as IceProd answers.
 
 from __future__ import annotations
 
-from typing import Any, AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
 
 import orjson
 from aiohttp import web

@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterator, Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -155,9 +156,7 @@ class EntryStore:
         await self._write(tenant, batch, digest)
         return first, count
 
-    async def _write(
-        self, tenant: str, lines: list[tuple[int, LineIn]], digest: bytes, refresh: bool = False
-    ) -> None:
+    async def _write(self, tenant: str, lines: list[tuple[int, LineIn]], digest: bytes, refresh: bool = False) -> None:
         result = await self.writer.write_lines(tenant, lines, digest, refresh=refresh)
         if result.rejected:
             raise LogriverError(f"storage rejected a line of a log entry: {result.rejected[0].message}")
@@ -177,7 +176,11 @@ class EntryStore:
         return entry_from_head(heads[0]) if heads else None
 
     async def entries(
-        self, tenant: str, filters: dict[str, str], start_ns: int | None = None, end_ns: int | None = None,
+        self,
+        tenant: str,
+        filters: dict[str, str],
+        start_ns: int | None = None,
+        end_ns: int | None = None,
         order: Order = "asc",
     ) -> AsyncIterator[Entry]:
         """Entries whose labels match `filters`, in timestamp order, window [start, end)."""
@@ -210,6 +213,4 @@ class EntryStore:
 def _heads_query(
     tenant: str, filters: dict[str, str], start_ns: int | None = None, end_ns: int | None = None
 ) -> LineQuery:
-    return LineQuery(
-        tenant, {**API_LABELS, **filters}, start_ns, end_ns, fields={HEAD_FIELD: "head"}
-    )
+    return LineQuery(tenant, {**API_LABELS, **filters}, start_ns, end_ns, fields={HEAD_FIELD: "head"})

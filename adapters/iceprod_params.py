@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from logriver.adapters.iceprod_entries import LABELLED_FIELDS
 from logriver.core.errors import BadRequestError

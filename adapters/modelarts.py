@@ -100,13 +100,15 @@ async def events_handler(request: web.Request) -> web.Response:
     total, lines = await asyncio.gather(
         reader.count(query), read_events(reader, query, params["order"], params["offset"], params["limit"])
     )
-    return json_response({
-        "service_name": service_name(stream, service_id),
-        "total_count": total,
-        "service_id": service_id,
-        "count": len(lines),
-        "events": [render_event(line) for line in lines],
-    })
+    return json_response(
+        {
+            "service_name": service_name(stream, service_id),
+            "total_count": total,
+            "service_id": service_id,
+            "count": len(lines),
+            "events": [render_event(line) for line in lines],
+        }
+    )
 
 
 def event_query(tenant: str, sid: str, params: dict[str, Any]) -> LineQuery:

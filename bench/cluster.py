@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from elasticsearch import AsyncElasticsearch
 
+from logriver import esruntime
 from logriver.core.indices import IndexLayout
 from logriver.core.settings import Settings
-from logriver import esruntime
 
 
 @contextlib.contextmanager
@@ -39,7 +40,7 @@ class Cluster:
     client: AsyncElasticsearch
 
     @classmethod
-    def connect(cls, url: str) -> "Cluster":
+    def connect(cls, url: str) -> Cluster:
         return cls(url, AsyncElasticsearch(url, request_timeout=300))
 
     async def version(self) -> str:

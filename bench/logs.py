@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
@@ -39,7 +40,7 @@ def _message(rng: random.Random, app: str) -> tuple[str, dict[str, Any] | None]:
         status = rng.choice((200, 200, 200, 201, 204, 301, 404, 500))
         millis = round(rng.expovariate(1 / 40), 1)
         message = (
-            f'10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)} - - '
+            f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)} - - "
             f'"{rng.choice(("GET", "GET", "POST", "PUT"))} {rng.choice(PATHS)}/{rng.randrange(100000)} HTTP/1.1" '
             f'{status} {rng.randrange(200, 50000)} {millis}ms "{rng.choice(AGENTS)}"'
         )
@@ -57,7 +58,7 @@ def _message(rng: random.Random, app: str) -> tuple[str, dict[str, Any] | None]:
         ), {"trace_id": trace}
     return (
         f"ERROR [{app}] request failed: upstream timeout after 30000ms\n"
-        f"Traceback (most recent call last):\n  File \"{app}/handlers.py\", line {rng.randrange(40, 400)}, in handle\n"
+        f'Traceback (most recent call last):\n  File "{app}/handlers.py", line {rng.randrange(40, 400)}, in handle\n'
         f"    response = await upstream.call(request)\nTimeoutError: upstream {app}-backend did not answer"
     ), {"error": {"kind": "timeout", "upstream": f"{app}-backend"}, "trace_id": trace}
 
@@ -99,9 +100,7 @@ def stream_batches(labels: dict[str, str], total: int, batch: int, seed: int = 2
     app = labels.get("app", "deep")
     for first in range(0, total, batch):
         count = min(batch, total - first)
-        lines = [
-            _line(rng, (start_ms + (first + i) * span_ms // total) * NS_PER_MS, None, app) for i in range(count)
-        ]
+        lines = [_line(rng, (start_ms + (first + i) * span_ms // total) * NS_PER_MS, None, app) for i in range(count)]
         yield Batch(labels, lines)
 
 

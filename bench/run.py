@@ -8,7 +8,7 @@ import os
 import secrets
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from bench.cluster import Cluster, elasticsearch_url
 from bench.depth import DEPTH_PREFIX, MARGIN, measure_depth

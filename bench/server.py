@@ -60,7 +60,7 @@ class ServerProcess:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    async def __aenter__(self) -> "ServerProcess":
+    async def __aenter__(self) -> ServerProcess:
         log = open(Path(self._dir.name) / "server.log", "wb")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "logriver.cli", "serve"], env=self._env, stdout=log, stderr=subprocess.STDOUT

@@ -7,9 +7,9 @@ import binascii
 import hmac
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from logriver.core.errors import ForbiddenError, UnauthorizedError
 
@@ -34,21 +34,19 @@ class TokenStore:
         self._tokens = dict(tokens)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "TokenStore":
+    def from_file(cls, path: str | Path) -> TokenStore:
         data = json.loads(Path(path).read_text())
         tokens: dict[str, Principal] = {}
         for i, entry in enumerate(data.get("tokens", [])):
             roles = frozenset(entry.get("roles", []))
             unknown = roles - set(ROLES)
             if not entry.get("token") or not entry.get("tenant") or unknown:
-                raise ValueError(
-                    f"{path}: tokens[{i}] needs a non-empty 'token' and 'tenant' and roles from {ROLES}"
-                )
+                raise ValueError(f"{path}: tokens[{i}] needs a non-empty 'token' and 'tenant' and roles from {ROLES}")
             tokens[entry["token"]] = Principal(entry["tenant"], roles)
         return cls(tokens)
 
     @classmethod
-    def dev(cls, tenant: str = "default") -> tuple["TokenStore", str]:
+    def dev(cls, tenant: str = "default") -> tuple[TokenStore, str]:
         token = "dev-" + secrets.token_urlsafe(24)
         return cls({token: Principal(tenant, frozenset(ROLES))}), token
 

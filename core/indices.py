@@ -55,7 +55,7 @@ class IndexLayout:
         if not index_name.startswith(head):
             return None
         try:
-            start = time.strptime(index_name[len(head):], _BUCKET_FORMATS[self.granularity])
+            start = time.strptime(index_name[len(head) :], _BUCKET_FORMATS[self.granularity])
         except ValueError:
             return None
         return _next_bucket_start(start, self.granularity)

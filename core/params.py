@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from logriver.core.errors import ValidationError
 
@@ -15,7 +15,7 @@ def label_filters(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     for name, value in items:
         if not name.startswith(LABEL_PARAM_PREFIX):
             continue
-        key = name[len(LABEL_PARAM_PREFIX):]
+        key = name[len(LABEL_PARAM_PREFIX) :]
         if not key:
             raise ValidationError("a label filter needs a name: labels.<name>=<value>", {"parameter": name})
         if key in labels and labels[key] != value:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 GRANULARITIES = ("hour", "day", "month")
 MIB = 1024 * 1024
@@ -53,7 +54,7 @@ class Settings:
     abeja_page_size: int = 100  # default page size of the ABEJA log API
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
         """Build settings from ``LOGRIVER_*`` variables; ``overrides`` win (command-line flags)."""
         values: dict[str, Any] = {}
         for f in fields(cls):
@@ -69,8 +70,7 @@ class Settings:
         """Reject combinations that would break index naming or limits."""
         if self.index_granularity not in GRANULARITIES:
             raise SettingsError(
-                f"LOGRIVER_INDEX_GRANULARITY must be one of {', '.join(GRANULARITIES)}, "
-                f"got {self.index_granularity!r}"
+                f"LOGRIVER_INDEX_GRANULARITY must be one of {', '.join(GRANULARITIES)}, got {self.index_granularity!r}"
             )
         prefix = self.index_prefix
         if not prefix or prefix != prefix.lower() or prefix[0] in "-_+." or any(c in prefix for c in ' "*\\<|,>/?:#'):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import elastic_transport
 from elasticsearch import ApiError, AsyncElasticsearch
@@ -70,7 +70,7 @@ class Storage:
     ready: bool = False
 
     @classmethod
-    def from_settings(cls, settings: Settings, es_url: str) -> "Storage":
+    def from_settings(cls, settings: Settings, es_url: str) -> Storage:
         client = AsyncElasticsearch(
             es_url,
             request_timeout=settings.es_timeout_seconds,

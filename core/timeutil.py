@@ -61,9 +61,7 @@ def _utc_seconds(prefix: str) -> int | None:
 def _parse_general(text: str) -> int:
     match = _RFC3339.match(text.strip())
     if not match:
-        raise TimestampError(
-            f"{text!r} is not an RFC 3339 timestamp such as 2024-05-01T12:00:00.123456789Z"
-        )
+        raise TimestampError(f"{text!r} is not an RFC 3339 timestamp such as 2024-05-01T12:00:00.123456789Z")
     year, month, day, hour, minute, second, frac, zulu, sign, zh, zm = match.groups()
     try:
         seconds = _epoch_seconds(year, month, day, hour, minute, second)
@@ -103,8 +101,7 @@ def parse_timestamp_ns(value: object) -> int:
             return int(stripped) * NS_PER_MS
         return parse_rfc3339_ns(stripped)
     raise TimestampError(
-        "a timestamp must be an RFC 3339 string or integer epoch milliseconds, "
-        f"got {type(value).__name__}"
+        f"a timestamp must be an RFC 3339 string or integer epoch milliseconds, got {type(value).__name__}"
     )
 
 

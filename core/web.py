@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -27,9 +28,7 @@ RENDERER_ATTR = "logriver_error_renderer"
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
-    )
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", headers=headers)
 
 
 def native_error_response(error: LogriverError, request: web.Request) -> web.Response:
@@ -76,7 +75,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         error = LogriverError(exc.reason, type=_snake(exc.reason))
         error.status = exc.status
         return _renderer_for(request)(error, request)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
+    except Exception as exc:
         return _renderer_for(request)(_internal(exc), request)
 
 

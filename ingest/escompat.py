@@ -6,7 +6,7 @@ carries `X-Elastic-Product: Elasticsearch`: official clients and Logstash refuse
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -53,7 +53,9 @@ def wants_refresh(request: web.Request) -> bool:
     """Elasticsearch's `refresh`: empty, `true` or `wait_for` make the lines searchable before answering."""
     value = request.query.get("refresh", "false").lower()
     if value not in ("", "true", "false", "wait_for"):
-        raise ValidationError(f"refresh must be true, false or wait_for, got [{value}]", type="illegal_argument_exception")
+        raise ValidationError(
+            f"refresh must be true, false or wait_for, got [{value}]", type="illegal_argument_exception"
+        )
     return value != "false"
 
 

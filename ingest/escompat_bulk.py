@@ -134,11 +134,14 @@ class BulkService:
         if valid and result.accepted == 0 and UNAVAILABLE in result.outcomes:
             raise OverloadedError("storage is shedding load; nothing was stored, retry the request")
         problems.update({r.index: ItemError(400, r.type, r.message) for r in result.rejected})
-        outcomes = {position: (doc_id, outcome) for (position, _), doc_id, outcome
-                    in zip(valid, result.ids, result.outcomes)}
+        outcomes = {
+            position: (doc_id, outcome) for (position, _), doc_id, outcome in zip(valid, result.ids, result.outcomes)
+        }
         for position, (_, outcome) in outcomes.items():
             if outcome == UNAVAILABLE:
-                problems[position] = ItemError(429, "es_rejected_execution_exception", "storage is shedding load; retry")
+                problems[position] = ItemError(
+                    429, "es_rejected_execution_exception", "storage is shedding load; retry"
+                )
         items = [render_item(a, problems.get(a.position), *outcomes.get(a.position, (None, None))) for a in actions]
         return {
             "took": int((time.monotonic() - started) * 1000),
@@ -155,7 +158,8 @@ class BulkService:
                 problems[action.position] = action.error
             elif action.op not in WRITE_OPS:
                 problems[action.position] = ItemError(
-                    400, "illegal_argument_exception",
+                    400,
+                    "illegal_argument_exception",
                     f"the {action.op} action is not supported: logriver keeps lines as written; use index or create",
                 )
             else:
@@ -178,16 +182,23 @@ def render_item(action: BulkAction, problem: ItemError | None, written_id: str |
     replayed = outcome == EXISTS and action.doc_id is not None
     if problem is None and replayed and action.op == "create":
         problem = ItemError(
-            409, "version_conflict_engine_exception",
+            409,
+            "version_conflict_engine_exception",
             f"[{action.doc_id}]: version conflict, document already exists (current version [1])",
         )
     if problem is not None:
-        item.update(status=problem.status, error={"type": problem.type, "reason": problem.reason, "index": action.index})
+        item.update(
+            status=problem.status, error={"type": problem.type, "reason": problem.reason, "index": action.index}
+        )
     else:
         # An `index` replay answers 200 like Elasticsearch re-indexing an id, but "noop": the
         # first line stays as written (lines are immutable), so nothing was updated.
         item.update(
-            _version=1, result="noop" if replayed else "created", _shards=_SHARDS,
-            _seq_no=0, _primary_term=1, status=200 if replayed else 201,
+            _version=1,
+            result="noop" if replayed else "created",
+            _shards=_SHARDS,
+            _seq_no=0,
+            _primary_term=1,
+            status=200 if replayed else 201,
         )
     return {action.op: item}

@@ -45,7 +45,7 @@ class DocumentMapping:
     index_label: str | None = "index"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "DocumentMapping":
+    def from_settings(cls, settings: Settings) -> DocumentMapping:
         """The mapping named by the `es_compat_*` settings."""
         return cls(
             timestamp_field=settings.es_compat_timestamp_field or "@timestamp",

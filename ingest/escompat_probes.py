@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -127,8 +128,15 @@ async def cat_health_handler(request: web.Request) -> web.Response:
         "timestamp": time.strftime("%H:%M:%S", time.gmtime(now)),
         "cluster": NAME,
         "status": health["status"],
-        "node.total": "1", "node.data": "1", "shards": "0", "pri": "0", "relo": "0",
-        "init": "0", "unassign": "0", "pending_tasks": "0", "max_task_wait_time": "-",
+        "node.total": "1",
+        "node.data": "1",
+        "shards": "0",
+        "pri": "0",
+        "relo": "0",
+        "init": "0",
+        "unassign": "0",
+        "pending_tasks": "0",
+        "max_task_wait_time": "-",
         "active_shards_percent": "100.0%",
     }
     if request.query.get("format") == "json":
@@ -159,27 +167,45 @@ async def nodes_handler(request: web.Request) -> web.Response:
             "max_content_length_in_bytes": request.app[SETTINGS].max_request_bytes,
         },
     }
-    body = {"_nodes": {"total": 1, "successful": 1, "failed": 0}, "cluster_name": NAME,
-            "nodes": {_uid(request, "node"): node}}
+    body = {
+        "_nodes": {"total": 1, "successful": 1, "failed": 0},
+        "cluster_name": NAME,
+        "nodes": {_uid(request, "node"): node},
+    }
     return es_json(request, body)
 
 
 # What GET answers for a named set-up object, and for the list of them.
 SETUP_OBJECTS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "_index_template": (
-        lambda n: {"index_templates": [{"name": n, "index_template": {"index_patterns": [f"{n}*"], "composed_of": []}}]},
+        lambda n: {
+            "index_templates": [{"name": n, "index_template": {"index_patterns": [f"{n}*"], "composed_of": []}}]
+        },
         {"index_templates": []},
     ),
     "_component_template": (
         lambda n: {"component_templates": [{"name": n, "component_template": {"template": {}}}]},
         {"component_templates": []},
     ),
-    "_template": (lambda n: {n: {"order": 0, "index_patterns": [f"{n}*"], "settings": {}, "mappings": {}, "aliases": {}}}, {}),
+    "_template": (
+        lambda n: {n: {"order": 0, "index_patterns": [f"{n}*"], "settings": {}, "mappings": {}, "aliases": {}}},
+        {},
+    ),
     "_ilm/policy": (lambda n: {n: {"version": 1, "modified_date": BUILD_DATE, "policy": {"phases": {}}}}, {}),
     "_ingest/pipeline": (lambda n: {n: {"description": "accepted by logriver, not run", "processors": []}}, {}),
     "_data_stream": (
-        lambda n: {"data_streams": [{"name": n, "timestamp_field": {"name": "@timestamp"}, "indices": [],
-                                     "generation": 1, "status": "GREEN", "template": n}]},
+        lambda n: {
+            "data_streams": [
+                {
+                    "name": n,
+                    "timestamp_field": {"name": "@timestamp"},
+                    "indices": [],
+                    "generation": 1,
+                    "status": "GREEN",
+                    "template": n,
+                }
+            ]
+        },
         {"data_streams": []},
     ),
     "_alias": (lambda n: {}, {}),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -19,10 +20,12 @@ PRODUCT = "Elasticsearch"
 # Elastic clients send `application/vnd.elasticsearch+json; compatible-with=8` and expect the same back.
 _COMPAT_MEDIA = re.compile(r"application/vnd\.elasticsearch\+(?:x-ndjson|json)\s*;\s*compatible-with\s*=\s*(\d+)")
 _BODY_MEDIA = {
-    "application/json", "application/x-ndjson",
-    "application/vnd.elasticsearch+json", "application/vnd.elasticsearch+x-ndjson",
+    "application/json",
+    "application/x-ndjson",
+    "application/vnd.elasticsearch+json",
+    "application/vnd.elasticsearch+x-ndjson",
 }
-_CHALLENGES = ('Basic realm="logriver", charset="UTF-8"', 'ApiKey', 'Bearer realm="logriver"')
+_CHALLENGES = ('Basic realm="logriver", charset="UTF-8"', "ApiKey", 'Bearer realm="logriver"')
 _GONE = object()
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from elasticsearch import NotFoundError as EsNotFoundError
 from elasticsearch.helpers import async_scan
@@ -36,7 +37,10 @@ class StreamRegistry:
             if existing is not None:
                 created = existing["_source"].get("created_at", created)
             await self.storage.client.index(
-                index=index, id=sid, document=stream_document(tenant, sid, labels, metadata, created), refresh="wait_for"
+                index=index,
+                id=sid,
+                document=stream_document(tenant, sid, labels, metadata, created),
+                refresh="wait_for",
             )
         return sid, existing is None
 
@@ -47,7 +51,9 @@ class StreamRegistry:
         client = self.storage.client
         await self._refresh_lines()
         with translate_es_errors("counting lines to delete"):
-            total = (await client.count(index=self.storage.layout.lines_pattern, query=query, ignore_unavailable=True))["count"]
+            total = (await client.count(index=self.storage.layout.lines_pattern, query=query, ignore_unavailable=True))[
+                "count"
+            ]
         deleted = 0
         yield _progress("deleting", deleted, total)
         async for batch in self._batches(query):
@@ -66,8 +72,12 @@ class StreamRegistry:
         batch: list[tuple[str, str]] = []
         with translate_es_errors("finding lines to delete"):
             async for hit in async_scan(
-                self.storage.client, index=self.storage.layout.lines_pattern, query={"query": query},
-                _source=False, size=DELETE_BATCH, ignore_unavailable=True,
+                self.storage.client,
+                index=self.storage.layout.lines_pattern,
+                query={"query": query},
+                _source=False,
+                size=DELETE_BATCH,
+                ignore_unavailable=True,
             ):
                 batch.append((hit["_index"], hit["_id"]))
                 if len(batch) >= DELETE_BATCH:

@@ -102,11 +102,13 @@ def parse_lines_body(body: bytes, content_type: str) -> tuple[list[Any], dict[st
             wrapped = _WRAPPED_SCHEMA.load(data)
         except SchemaError as exc:
             raise ValidationError(
-                "the body must be a JSON array of lines or {\"labels\": {...}, \"lines\": [...]}",
+                'the body must be a JSON array of lines or {"labels": {...}, "lines": [...]}',
                 {"errors": exc.messages},
             ) from None
         return wrapped["lines"], wrapped["labels"], []
-    raise BadRequestError("the body must be a JSON array of lines, NDJSON, or an object with `lines`", type="invalid_body")
+    raise BadRequestError(
+        "the body must be a JSON array of lines, NDJSON, or an object with `lines`", type="invalid_body"
+    )
 
 
 def _parse_ndjson(body: bytes) -> tuple[list[Any], list[Rejection]]:

@@ -7,8 +7,9 @@ import hashlib
 import logging
 import secrets
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import orjson
 
@@ -130,7 +131,9 @@ class LineWriter:
             operations.append(
                 orjson.dumps({"create": {"_index": layout.lines_index(line.timestamp_ns), "_id": doc_id}})
             )
-            operations.append(orjson.dumps(_line_document(tenant, sid, line, SequenceAllocator.format(base, offset, node), ingested)))
+            operations.append(
+                orjson.dumps(_line_document(tenant, sid, line, SequenceAllocator.format(base, offset, node), ingested))
+            )
         for sid, labels in streams.items():
             operations.append(orjson.dumps({"create": {"_index": layout.streams_index, "_id": sid}}))
             operations.append(orjson.dumps(stream_document(tenant, sid, labels, {}, ingested)))
@@ -179,7 +182,7 @@ class LineWriter:
         for (position, _), outcome, (_, error) in zip(lines, outcomes, statuses):
             if outcome == REJECTED:
                 rejected.append(Rejection(position, "rejected_by_storage", _storage_reason(error)))
-        for status, error in statuses[len(lines):]:
+        for status, error in statuses[len(lines) :]:
             if _outcome(status, error) == UNAVAILABLE:
                 raise _pushed_back(statuses)
             if status not in (200, 201, 409):
@@ -276,4 +279,3 @@ def stream_document(
     tenant: str, sid: str, labels: dict[str, str], metadata: dict[str, Any], created: str
 ) -> dict[str, Any]:
     return {"stream_id": sid, "tenant": tenant, "labels": labels, "metadata": metadata, "created_at": created}
-

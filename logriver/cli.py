@@ -7,14 +7,14 @@ import gc
 import logging
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from aiohttp import web
 
-from logriver.core.auth import TokenStore
-from logriver.core.settings import Settings, SettingsError
 from logriver import esruntime
 from logriver.client_cli import add_client_commands
+from logriver.core.auth import TokenStore
+from logriver.core.settings import Settings, SettingsError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="listen address (LOGRIVER_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (LOGRIVER_PORT, default 8080)")
-    serve.add_argument("--dev", action="store_true", help="without LOGRIVER_AUTH_FILE: generate and print an admin token")
+    serve.add_argument(
+        "--dev", action="store_true", help="without LOGRIVER_AUTH_FILE: generate and print an admin token"
+    )
     serve.set_defaults(run=_run_serve)
 
     for extend in CLI_EXTENSIONS:

@@ -13,8 +13,9 @@ import asyncio
 import os
 import re
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, TextIO
+from typing import Any, TextIO
 
 import aiohttp
 import orjson
@@ -125,7 +126,7 @@ class TailClient:
                 except ClientError as exc:
                     print(f"logriver: {exc}", file=self.err)
                     return 1
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     outcome = f"connection lost ({exc.__class__.__name__})"
                 if outcome == "done":
                     return 0
@@ -170,15 +171,23 @@ class TailClient:
 
 
 async def search(
-    target: Target, selection: Selection, out: TextIO, err: TextIO, *, as_json: bool = False,
-    start: str | None = None, end: str | None = None, limit: int = 100, sort: str = "desc",
+    target: Target,
+    selection: Selection,
+    out: TextIO,
+    err: TextIO,
+    *,
+    as_json: bool = False,
+    start: str | None = None,
+    end: str | None = None,
+    limit: int = 100,
+    sort: str = "desc",
 ) -> int:
     """Run GET /api/v1/search once and print its lines; 1 when the server refuses."""
     params = selection.params() | {"limit": str(limit), "sort": sort}
     params |= {name: value for name, value in (("start", start), ("end", end)) if value}
     try:
         result = await _get_json(target, "/api/v1/search", params)
-    except (ClientError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, ClientError, aiohttp.ClientError) as exc:
         print(f"logriver: {exc or exc.__class__.__name__}", file=err)
         return 1
     for line in result["hits"]:
@@ -222,24 +231,35 @@ def add_client_commands(commands: Any) -> None:
     tail.add_argument("-n", "--max-lines", type=int, help="exit after printing this many lines")
     tail.set_defaults(run=_run_tail)
     found = commands.add_parser("search", help="search lines once and print them")
-    found.add_argument("query", nargs="?", help="q syntax: words, \"phrases\", field:value, AND/OR/NOT")
+    found.add_argument("query", nargs="?", help='q syntax: words, "phrases", field:value, AND/OR/NOT')
     _add_common_options(found)
     found.add_argument("--since", type=since_start, help="window start relative to now: 30s, 15m, 2h, 7d")
     found.add_argument("--start", help="window start (RFC 3339 or epoch ms), inclusive")
     found.add_argument("--end", help="window end (RFC 3339 or epoch ms), exclusive")
     found.add_argument("--limit", type=int, default=100, help="lines to print (default 100)")
-    found.add_argument("--sort", choices=["asc", "desc"], default="desc",
-                       help="asc: oldest first; desc: newest first (default)")
+    found.add_argument(
+        "--sort", choices=["asc", "desc"], default="desc", help="asc: oldest first; desc: newest first (default)"
+    )
     found.set_defaults(run=_run_search)
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-l", "--label", action="append", type=parse_label, default=[], metavar="KEY=VALUE",
-                        help="select lines with this label (repeatable)")
+    parser.add_argument(
+        "-l",
+        "--label",
+        action="append",
+        type=parse_label,
+        default=[],
+        metavar="KEY=VALUE",
+        help="select lines with this label (repeatable)",
+    )
     parser.add_argument("--q", help="only lines matching this query (q syntax)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--url", default=os.environ.get("LOGRIVER_URL") or DEFAULT_URL,
-                        help="logriver base URL (LOGRIVER_URL, default http://127.0.0.1:8080)")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("LOGRIVER_URL") or DEFAULT_URL,
+        help="logriver base URL (LOGRIVER_URL, default http://127.0.0.1:8080)",
+    )
     parser.add_argument("--token", default=os.environ.get("LOGRIVER_TOKEN"), help="API token (LOGRIVER_TOKEN)")
 
 
@@ -260,7 +280,16 @@ def _run_search(args: argparse.Namespace) -> int:
         print("logriver: --since and --start both set the window start; give one", file=sys.stderr)
         return 2
     selection = Selection(dict(args.label), args.query or args.q)
-    return asyncio.run(search(
-        Target(args.url, args.token), selection, sys.stdout, sys.stderr, as_json=args.json,
-        start=args.since or args.start, end=args.end, limit=args.limit, sort=args.sort,
-    ))
+    return asyncio.run(
+        search(
+            Target(args.url, args.token),
+            selection,
+            sys.stdout,
+            sys.stderr,
+            as_json=args.json,
+            start=args.since or args.start,
+            end=args.end,
+            limit=args.limit,
+            sort=args.sort,
+        )
+    )

@@ -39,7 +39,7 @@ class SortKey:
     def search_after(self) -> list[Any]:
         return [self.timestamp_ns, self.order_num, self.seq]
 
-    def nudged(self, direction: Direction) -> "SortKey":
+    def nudged(self, direction: Direction) -> SortKey:
         """The nearest possible key just past this one against `direction`, to include this line.
 
         seqs are fixed-width lowercase hex, so their string order is their numeric order and
@@ -51,7 +51,7 @@ class SortKey:
         return SortKey(self.timestamp_ns, self.order_num, f"{max(neighbour, 0):0{width}x}")
 
     @classmethod
-    def from_sort_values(cls, values: list[Any]) -> "SortKey":
+    def from_sort_values(cls, values: list[Any]) -> SortKey:
         return cls(int(values[0]), int(values[1]), str(values[2]))
 
 
@@ -97,7 +97,9 @@ class TokenCodec:
         try:
             payload = orjson.loads(raw)
             if payload.get("v") != TOKEN_VERSION:
-                raise InvalidTokenError(f"token version {payload.get('v')} is not supported; start again without a token")
+                raise InvalidTokenError(
+                    f"token version {payload.get('v')} is not supported; start again without a token"
+                )
             cursor = _cursor_from_payload(payload)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             raise InvalidTokenError("the token is malformed; use a token exactly as returned") from None
@@ -114,7 +116,9 @@ class TokenCodec:
         except (binascii.Error, ValueError):
             raise InvalidTokenError("the token is malformed; use a token exactly as returned") from None
         if not signature or not hmac.compare_digest(signature, self._sign(raw)):
-            raise InvalidTokenError("the token signature does not match; it was altered or issued by another deployment")
+            raise InvalidTokenError(
+                "the token signature does not match; it was altered or issued by another deployment"
+            )
         return raw
 
     def _sign(self, raw: bytes) -> bytes:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Literal
+from typing import Any, Literal
 
 from logriver.core.filters import stream_filter
 from logriver.core.storage import Storage, translate_es_errors
@@ -30,8 +31,14 @@ class LineQuery:
 
     def fingerprint_parts(self) -> tuple[Any, ...]:
         return (
-            self.tenant, sorted(self.labels.items()), str(self.start_ns), str(self.end_ns),
-            self.text, self.stream_id, self.contains, sorted(self.fields.items()),
+            self.tenant,
+            sorted(self.labels.items()),
+            str(self.start_ns),
+            str(self.end_ns),
+            self.text,
+            self.stream_id,
+            self.contains,
+            sorted(self.fields.items()),
         )
 
 

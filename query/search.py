@@ -15,8 +15,21 @@ from logriver.query.reader import LINE_SOURCE, LineQuery, LineReader, Order, bui
 _INTERVAL = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _NICE_INTERVALS_MS = [
-    1000, 5000, 10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000,
-    3_600_000, 10_800_000, 21_600_000, 43_200_000, 86_400_000, 604_800_000, 2_592_000_000,
+    1000,
+    5000,
+    10_000,
+    30_000,
+    60_000,
+    300_000,
+    600_000,
+    1_800_000,
+    3_600_000,
+    10_800_000,
+    21_600_000,
+    43_200_000,
+    86_400_000,
+    604_800_000,
+    2_592_000_000,
 ]
 MAX_BUCKETS = 1000
 AUTO_BUCKETS = 60
@@ -120,4 +133,3 @@ def _buckets(agg: dict[str, Any]) -> list[dict[str, Any]]:
         {"start": format_rfc3339_ns(int(bucket["key"]) * NS_PER_MS), "count": bucket["doc_count"]}
         for bucket in agg.get("buckets", [])
     ]
-

@@ -69,8 +69,12 @@ class StreamReader:
         }
         with translate_es_errors("measuring streams"):
             response = await self.storage.client.search(
-                index=self.storage.layout.lines_pattern, query={"bool": {"filter": filters}},
-                aggs=aggs, size=0, ignore_unavailable=True, allow_no_indices=True,
+                index=self.storage.layout.lines_pattern,
+                query={"bool": {"filter": filters}},
+                aggs=aggs,
+                size=0,
+                ignore_unavailable=True,
+                allow_no_indices=True,
             )
         buckets = response.get("aggregations", {}).get("streams", {}).get("buckets", [])
         return {bucket["key"]: bucket for bucket in buckets}
@@ -84,7 +88,9 @@ def _stream_info(doc: dict[str, Any], bucket: dict[str, Any] | None) -> StreamIn
     if bucket is None:
         return StreamInfo(doc["stream_id"], doc["labels"], doc.get("metadata") or {})
     return StreamInfo(
-        doc["stream_id"], doc["labels"], doc.get("metadata") or {},
+        doc["stream_id"],
+        doc["labels"],
+        doc.get("metadata") or {},
         first_timestamp_ns=_edge_ns(bucket, "first"),
         last_timestamp_ns=_edge_ns(bucket, "last"),
         lines=int(bucket["doc_count"]),

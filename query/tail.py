@@ -39,8 +39,9 @@ import contextlib
 import logging
 import re
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator, Union
+from typing import Union
 
 from logriver.core.errors import InvalidQueryError, LogriverError
 from logriver.core.settings import Settings
@@ -141,7 +142,7 @@ class _Group:
 class Subscription:
     """One client's view of a group: a bounded queue, a position, and its catch-up."""
 
-    def __init__(self, hub: "TailHub", group: _Group, start: str, capacity: int, deadline: float):
+    def __init__(self, hub: TailHub, group: _Group, start: str, capacity: int, deadline: float):
         self.hub, self.group = hub, group
         self.start = self.position = start
         self.capacity = capacity
@@ -259,7 +260,7 @@ class Subscription:
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), min(self.hub.heartbeat_seconds, remaining))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return Heartbeat() if remaining > self.hub.heartbeat_seconds else None
         return None
 
@@ -311,7 +312,7 @@ class TailHub:
             await asyncio.sleep(self.poll_seconds)
             try:
                 await self.poll_once()
-            except Exception as exc:  # noqa: BLE001 - the poller must outlive any one failure
+            except Exception as exc:
                 self._note_failure(exc)
 
     async def poll_once(self) -> None:

@@ -10,7 +10,8 @@ id = resume position) before the server closes the stream. Reconnecting with `La
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import orjson
 from aiohttp import web

@@ -79,8 +79,13 @@ def _join_field_phrases(tokens: list[_Tok]) -> list[_Tok]:
     joined: list[_Tok] = []
     for tok in tokens:
         previous = joined[-1] if joined else None
-        if tok.kind == "phrase" and previous and previous.kind == "word" and previous.text.endswith(":") \
-                and previous.pos + len(previous.text) == tok.pos:
+        if (
+            tok.kind == "phrase"
+            and previous
+            and previous.kind == "word"
+            and previous.text.endswith(":")
+            and previous.pos + len(previous.text) == tok.pos
+        ):
             joined[-1] = _Tok("field_phrase", previous.text + tok.text, previous.pos)
         else:
             joined.append(tok)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from typing import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from elasticsearch import AsyncElasticsearch
 
-from logriver.core.auth import Principal, TokenStore
-from logriver.core.settings import Settings
 from logriver import esruntime
 from logriver.app import create_app
+from logriver.core.auth import Principal, TokenStore
+from logriver.core.settings import Settings
 from tests.helpers import ApiClient
 
 TOKENS = {

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import orjson
 
@@ -63,7 +64,7 @@ class EventReader:
     async def messages(self, count: int) -> list[str]:
         return [event.data["message"] for event in await self.lines(count)]
 
-    async def opened(self) -> "EventReader":
+    async def opened(self) -> EventReader:
         """Wait for the `open` event, which says the tail is subscribed."""
         opened = await self.next()
         assert opened.name == "open" and opened.id == opened.data["position"]

@@ -35,8 +35,9 @@ def test_bad_setting_is_reported(monkeypatch, capsys):
 
 
 def _request(url: str, token: str, data: bytes | None = None) -> dict:
-    request = urllib.request.Request(url, data=data, headers={"Authorization": f"Bearer {token}",
-                                                              "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -53,11 +54,21 @@ def _read_token(process: subprocess.Popen) -> str:
 @pytest.mark.es
 def test_dev_serve_prints_a_working_admin_token(es_url, tmp_path):
     port = free_port()
-    env = {**os.environ, "LOGRIVER_ES_URL": es_url, "LOGRIVER_PORT": str(port),
-           "LOGRIVER_INDEX_PREFIX": f"lrt-cli-{port}", "LOGRIVER_INDEX_REFRESH_INTERVAL": "100ms"}
+    env = {
+        **os.environ,
+        "LOGRIVER_ES_URL": es_url,
+        "LOGRIVER_PORT": str(port),
+        "LOGRIVER_INDEX_PREFIX": f"lrt-cli-{port}",
+        "LOGRIVER_INDEX_REFRESH_INTERVAL": "100ms",
+    }
     env.pop("LOGRIVER_AUTH_FILE", None)
-    process = subprocess.Popen([sys.executable, "-m", "logriver.cli", "serve", "--dev"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "logriver.cli", "serve", "--dev"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         token = _read_token(process)
         base = f"http://127.0.0.1:{port}"

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from logriver.cli import main
-from logriver.client_cli import Selection, Target, TailClient, format_line, parse_label, search, since_start
+from logriver.client_cli import Selection, TailClient, Target, format_line, parse_label, search, since_start
 from logriver.query.tail_handlers import TAIL_HUB
 from tests.helpers import ts
 

@@ -13,8 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from logriver.esruntime import ES_VERSION, ElasticsearchRuntimeError, LocalElasticsearch, default_home, from_env
-from logriver.esruntime import distribution, java, rundir
+from logriver.esruntime import (
+    ES_VERSION,
+    ElasticsearchRuntimeError,
+    LocalElasticsearch,
+    default_home,
+    distribution,
+    from_env,
+    java,
+    rundir,
+)
 
 
 def _free_port() -> int:
@@ -53,7 +61,7 @@ def test_default_home_is_reachable_by_the_es_user(monkeypatch: pytest.MonkeyPatc
 def test_config_has_only_core_settings(tmp_path: Path) -> None:
     yml = rundir._elasticsearch_yml(LocalElasticsearch(home=tmp_path, port=9999, name="x"))
     assert 'http.port: "9999"' in yml
-    assert "discovery.type: \"single-node\"" in yml
+    assert 'discovery.type: "single-node"' in yml
     # Settings of modules absent from the integ-test-zip abort start-up.
     assert "geoip" not in yml
 

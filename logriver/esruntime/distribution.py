@@ -111,7 +111,7 @@ def _expected_sha1(url: str) -> str | None:
             text: str = response.read().decode("ascii", "replace")
     except (urllib.error.URLError, OSError):
         return None
-    return text.split()[0].lower() if text.strip() else None
+    return text.split(maxsplit=1)[0].lower() if text.strip() else None
 
 
 def _zip_ok(path: Path) -> bool:

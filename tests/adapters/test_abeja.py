@@ -14,8 +14,15 @@ from aiohttp.test_utils import make_mocked_request
 
 from logriver.adapters.abeja import abeja_error_response
 from logriver.core.errors import (
-    ForbiddenError, InvalidTokenError, LogriverError, NotFoundError, OverloadedError, StorageTimeoutError,
-    StorageUnavailableError, UnauthorizedError, ValidationError,
+    ForbiddenError,
+    InvalidTokenError,
+    LogriverError,
+    NotFoundError,
+    OverloadedError,
+    StorageTimeoutError,
+    StorageUnavailableError,
+    UnauthorizedError,
+    ValidationError,
 )
 from logriver.core.settings import Settings
 from logriver.core.timeutil import NS_PER_SECOND, format_rfc3339_ns
@@ -57,7 +64,8 @@ async def get_run(
     api, kind: str, expect: int = 200, headers: dict[str, str] | None = None, path: str | None = None, **params: Any
 ) -> dict[str, Any]:
     response = await api.http.get(
-        path or run_path(kind), params={k: str(v) for k, v in params.items()},
+        path or run_path(kind),
+        params={k: str(v) for k, v in params.items()},
         headers=auth("read-acme") if headers is None else headers,
     )
     assert response.status == expect, await response.text()
@@ -82,15 +90,22 @@ async def follow_logs(api, limit: int, **params: Any) -> list[dict[str, Any]]:
 
 async def test_logs_are_oldest_first_with_microsecond_timestamps(api):
     base = base_second()
-    await write_run(api, [
-        ("second", base + 2_123_456_789), ("first", base + 5_000), ("third", base + 3 * NS_PER_SECOND),
-    ])
+    await write_run(
+        api,
+        [
+            ("second", base + 2_123_456_789),
+            ("first", base + 5_000),
+            ("third", base + 3 * NS_PER_SECOND),
+        ],
+    )
     body = await get_run(api, "logs")
-    assert body == {"events": [
-        {"message": "first", "timestamp": utc_text(base) + ".000005Z"},
-        {"message": "second", "timestamp": utc_text(base + 2 * NS_PER_SECOND) + ".123456Z"},
-        {"message": "third", "timestamp": utc_text(base + 3 * NS_PER_SECOND) + ".000000Z"},
-    ]}
+    assert body == {
+        "events": [
+            {"message": "first", "timestamp": utc_text(base) + ".000005Z"},
+            {"message": "second", "timestamp": utc_text(base + 2 * NS_PER_SECOND) + ".123456Z"},
+            {"message": "third", "timestamp": utc_text(base + 3 * NS_PER_SECOND) + ".000000Z"},
+        ]
+    }
 
 
 async def test_next_token_is_present_exactly_when_more_lines_follow(api):
@@ -127,10 +142,16 @@ async def test_empty_next_token_means_none(api):
 
 async def test_window_bounds_are_inclusive_in_both_forms(api):
     base = base_second()
-    await write_run(api, [
-        ("before", base - 1), ("at start", base), ("middle", base + NS_PER_SECOND + 500_000_000),
-        ("end second", base + 2 * NS_PER_SECOND + 999_999_999), ("after", base + 3 * NS_PER_SECOND),
-    ])
+    await write_run(
+        api,
+        [
+            ("before", base - 1),
+            ("at start", base),
+            ("middle", base + NS_PER_SECOND + 500_000_000),
+            ("end second", base + 2 * NS_PER_SECOND + 999_999_999),
+            ("after", base + 3 * NS_PER_SECOND),
+        ],
+    )
     plus_nine = time.strftime("%Y-%m-%dT%H:%M:%S+09:00", time.gmtime(base // NS_PER_SECOND + 2 + 9 * 3600))
     body = await get_run(api, "logs", start_time=utc_text(base), end_time=plus_nine)
     assert messages(body) == ["at start", "middle", "end second"]
@@ -156,11 +177,18 @@ async def test_bounds_beyond_the_storable_range_mean_no_bound(api):
     assert messages(await get_run(api, "recentlogs", end_time="1969-12-31T23:59:59Z")) == []
 
 
-@pytest.mark.parametrize("params", [
-    {"start_time": "yesterday"}, {"end_time": "2024-13-01T00:00:00"}, {"start_time": "2024-05-01"},
-    {"limit": "0"}, {"limit": "1001"}, {"limit": "many"},
-    {"start_time": "2024-05-02T00:00:00", "end_time": "2024-05-01T23:59:59Z"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start_time": "yesterday"},
+        {"end_time": "2024-13-01T00:00:00"},
+        {"start_time": "2024-05-01"},
+        {"limit": "0"},
+        {"limit": "1001"},
+        {"limit": "many"},
+        {"start_time": "2024-05-02T00:00:00", "end_time": "2024-05-01T23:59:59Z"},
+    ],
+)
 @pytest.mark.parametrize("kind", ["logs", "recentlogs"])
 async def test_bad_parameters_are_400(api, kind, params):
     await write_numbered(api, 1, base_second())
@@ -205,8 +233,11 @@ async def test_both_recent_tokens_are_400(api):
     await write_numbered(api, 2, base_second())
     recent = await get_run(api, "recentlogs", limit=1)
     body = await get_run(
-        api, "recentlogs", expect=400,
-        next_forward_token=recent["next_forward_token"], next_backward_token=recent["next_backward_token"],
+        api,
+        "recentlogs",
+        expect=400,
+        next_forward_token=recent["next_forward_token"],
+        next_backward_token=recent["next_backward_token"],
     )
     assert "not both" in body["error_description"]
 
@@ -276,17 +307,20 @@ async def test_another_organization_or_no_read_role_is_403(api, kind):
     await get_run(api, kind, expect=403, headers=auth("write-acme"))
 
 
-@pytest.mark.parametrize(("error", "status", "short"), [
-    (ValidationError("invalid parameters"), 400, "bad_request"),
-    (InvalidTokenError("the token is malformed"), 400, "bad_request"),
-    (UnauthorizedError("no credentials"), 401, "unauthorized"),
-    (ForbiddenError("not your organization"), 403, "forbidden"),
-    (NotFoundError("no such run"), 404, "not_found"),
-    (OverloadedError("busy"), 429, "too_many_requests"),
-    (StorageUnavailableError("down"), 503, "service_unavailable"),
-    (StorageTimeoutError("slow"), 504, "gateway_timeout"),
-    (LogriverError("internal error; quote id abc"), 500, "internal_server_error"),
-])
+@pytest.mark.parametrize(
+    ("error", "status", "short"),
+    [
+        (ValidationError("invalid parameters"), 400, "bad_request"),
+        (InvalidTokenError("the token is malformed"), 400, "bad_request"),
+        (UnauthorizedError("no credentials"), 401, "unauthorized"),
+        (ForbiddenError("not your organization"), 403, "forbidden"),
+        (NotFoundError("no such run"), 404, "not_found"),
+        (OverloadedError("busy"), 429, "too_many_requests"),
+        (StorageUnavailableError("down"), 503, "service_unavailable"),
+        (StorageTimeoutError("slow"), 504, "gateway_timeout"),
+        (LogriverError("internal error; quote id abc"), 500, "internal_server_error"),
+    ],
+)
 def test_every_error_renders_in_the_abeja_envelope(error, status, short):
     app = web.Application()
     app[SETTINGS] = Settings(retry_after_seconds=7)

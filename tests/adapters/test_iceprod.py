@@ -82,7 +82,7 @@ async def test_dataset_post_forces_dataset_id_and_sets_no_default_name(api):
         "windows\r\nline endings\r\n",
         "lone\rcarriage return",
         "unicode: héllo wörld\n世界 🙂\n",
-        "controls \x00 \x1b[31m red \t tab \\ backslash \" quote",
+        'controls \x00 \x1b[31m red \t tab \\ backslash " quote',
     ],
 )
 async def test_data_reads_back_byte_for_byte(api, data):
@@ -255,7 +255,8 @@ async def test_list_bad_time_is_400(api, value):
 async def test_get_unknown_entry_is_404(api):
     assert await call(api, "GET", "/logs/" + "0" * 32, expect=404) == {"code": 404, "error": "Log not found"}
     assert await call(api, "GET", "/datasets/d1/logs/nope", token="read-acme", expect=404) == {
-        "code": 404, "error": "Log not found"
+        "code": 404,
+        "error": "Log not found",
     }
 
 
@@ -311,7 +312,8 @@ async def test_task_logs_parameter_errors(api):
     path = "/datasets/d1/tasks/t1/logs"
     assert await call(api, "GET", path, num="two", expect=400) == {"code": 400, "error": "bad num param. must be int"}
     assert await call(api, "GET", path, order="up", expect=400) == {
-        "code": 400, "error": 'bad order param. should be "asc" or "desc".'
+        "code": 400,
+        "error": 'bad order param. should be "asc" or "desc".',
     }
 
 
@@ -403,13 +405,21 @@ async def test_entries_are_confined_to_the_tokens_tenant(api):
 async def test_an_entry_written_through_the_native_api_is_served(api):
     log_id, at = "0123456789abcdef0123456789abcdef", ts()
     labels = {"api": "iceprod", "iceprod_log_id": log_id, "dataset_id": "d1", "task_id": "t1", "name": "stdout"}
-    head_fields = {"iceprod_entry": "head", "iceprod_body": '{"name":"stdout","dataset_id":"d1","task_id":"t1"}',
-                   "iceprod_pieces": 3}
-    await api.post_lines({"labels": labels, "lines": [
-        {"@timestamp": at, "order_num": 0, "message": "start", "fields": head_fields},
-        {"@timestamp": at, "order_num": 1, "message": "work"},
-        {"@timestamp": at, "order_num": 2, "message": "done"},
-    ]})
+    head_fields = {
+        "iceprod_entry": "head",
+        "iceprod_body": '{"name":"stdout","dataset_id":"d1","task_id":"t1"}',
+        "iceprod_pieces": 3,
+    }
+    await api.post_lines(
+        {
+            "labels": labels,
+            "lines": [
+                {"@timestamp": at, "order_num": 0, "message": "start", "fields": head_fields},
+                {"@timestamp": at, "order_num": 1, "message": "work"},
+                {"@timestamp": at, "order_num": 2, "message": "done"},
+            ],
+        }
+    )
     logs = (await call(api, "GET", "/datasets/d1/tasks/t1/logs", token="read-acme"))["logs"]
     assert len(logs) == 1 and logs[0]["log_id"] == log_id and logs[0]["data"] == "start\nwork\ndone"
     assert ICEPROD_TIME.fullmatch(logs[0]["timestamp"]) and logs[0]["name"] == "stdout"

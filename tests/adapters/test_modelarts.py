@@ -12,8 +12,13 @@ from aiohttp.test_utils import make_mocked_request
 
 from logriver.adapters.modelarts import ModelArtsError, modelarts_error_response
 from logriver.core.errors import (
-    ForbiddenError, LogriverError, OverloadedError, StorageTimeoutError, StorageUnavailableError,
-    UnauthorizedError, ValidationError,
+    ForbiddenError,
+    LogriverError,
+    OverloadedError,
+    StorageTimeoutError,
+    StorageUnavailableError,
+    UnauthorizedError,
+    ValidationError,
 )
 from logriver.core.settings import Settings
 from logriver.core.timeutil import NS_PER_MS, format_rfc3339_ns
@@ -72,11 +77,15 @@ def infos(body: dict[str, Any]) -> list[str]:
 
 async def test_events_have_the_documented_shape_newest_first(api):
     start = base_ms()
-    await write_events(api, "svc-1", [
-        event_line("start to deploy service", start * NS_PER_MS, "normal"),
-        event_line("pull image failed", (start + 5) * NS_PER_MS + 700_000, "abnormal"),
-        event_line("starting model", (start + 9) * NS_PER_MS),
-    ])
+    await write_events(
+        api,
+        "svc-1",
+        [
+            event_line("start to deploy service", start * NS_PER_MS, "normal"),
+            event_line("pull image failed", (start + 5) * NS_PER_MS + 700_000, "abnormal"),
+            event_line("starting model", (start + 9) * NS_PER_MS),
+        ],
+    )
     body = await get_events(api, "svc-1")
     assert list(body) == ["service_name", "total_count", "service_id", "count", "events"]
     assert body["service_name"] == "svc-1"  # no display name: the service id
@@ -127,11 +136,15 @@ async def test_order_asc_and_sort_by_occur_time(api):
 
 async def test_event_type_filter_counts_unmarked_events_as_normal(api):
     start = base_ms()
-    await write_events(api, "svc", [
-        event_line("marked normal", start * NS_PER_MS, "normal"),
-        event_line("broken", (start + 1) * NS_PER_MS, "abnormal"),
-        event_line("unmarked", (start + 2) * NS_PER_MS),
-    ])
+    await write_events(
+        api,
+        "svc",
+        [
+            event_line("marked normal", start * NS_PER_MS, "normal"),
+            event_line("broken", (start + 1) * NS_PER_MS, "abnormal"),
+            event_line("unmarked", (start + 2) * NS_PER_MS),
+        ],
+    )
     normal = await get_events(api, "svc", event_type="normal", order="asc")
     assert (infos(normal), normal["total_count"]) == (["marked normal", "unmarked"], 2)
     abnormal = await get_events(api, "svc", event_type="abnormal")
@@ -141,16 +154,21 @@ async def test_event_type_filter_counts_unmarked_events_as_normal(api):
 
 async def test_event_info_is_a_case_insensitive_substring(api):
     start = base_ms()
-    await write_events(api, "svc", [
-        event_line("building image for model [TF 3.0.0]", start * NS_PER_MS),
-        event_line("model (TF 3.0.0) build image success", (start + 1) * NS_PER_MS),
-        event_line("preparing environment", (start + 2) * NS_PER_MS),
-    ])
+    await write_events(
+        api,
+        "svc",
+        [
+            event_line("building image for model [TF 3.0.0]", start * NS_PER_MS),
+            event_line("model (TF 3.0.0) build image success", (start + 1) * NS_PER_MS),
+            event_line("preparing environment", (start + 2) * NS_PER_MS),
+        ],
+    )
     body = await get_events(api, "svc", event_info="IMAGE FOR", order="asc")
     assert infos(body) == ["building image for model [TF 3.0.0]"]
     body = await get_events(api, "svc", event_info="tf 3.0.0", order="asc")
     assert (infos(body), body["total_count"]) == (
-        ["building image for model [TF 3.0.0]", "model (TF 3.0.0) build image success"], 2
+        ["building image for model [TF 3.0.0]", "model (TF 3.0.0) build image success"],
+        2,
     )
     body = await get_events(api, "svc", event_info="*")
     assert body["total_count"] == 0  # wildcard characters are matched literally
@@ -158,13 +176,17 @@ async def test_event_info_is_a_case_insensitive_substring(api):
 
 async def test_time_window_includes_both_whole_milliseconds(api):
     start = base_ms()
-    await write_events(api, "svc", [
-        event_line("before", (start - 1) * NS_PER_MS + 999_999),
-        event_line("first", start * NS_PER_MS),
-        event_line("inside", (start + 1) * NS_PER_MS + 500_000),
-        event_line("last", (start + 2) * NS_PER_MS + 999_999),
-        event_line("after", (start + 3) * NS_PER_MS),
-    ])
+    await write_events(
+        api,
+        "svc",
+        [
+            event_line("before", (start - 1) * NS_PER_MS + 999_999),
+            event_line("first", start * NS_PER_MS),
+            event_line("inside", (start + 1) * NS_PER_MS + 500_000),
+            event_line("last", (start + 2) * NS_PER_MS + 999_999),
+            event_line("after", (start + 3) * NS_PER_MS),
+        ],
+    )
     body = await get_events(api, "svc", start_time=start, end_time=start + 2, order="asc")
     assert infos(body) == ["first", "inside", "last"]
     assert body["total_count"] == 3
@@ -211,12 +233,24 @@ async def test_offsets_past_10000_work(api):
     assert infos(body) == ["event 10001", "event 10002", "event 10003"]
 
 
-@pytest.mark.parametrize("params", [
-    {"limit": "0"}, {"limit": "1001"}, {"limit": "ten"}, {"offset": "-1"}, {"offset": "1.5"},
-    {"start_time": "yesterday"}, {"start_time": "-5"}, {"end_time": "1562597251764.5"},
-    {"end_time": "9223372036854775808"}, {"event_type": "warning"}, {"sort_by": "event_type"},
-    {"order": "up"}, {"start_time": "1562597251765", "end_time": "1562597251764"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "0"},
+        {"limit": "1001"},
+        {"limit": "ten"},
+        {"offset": "-1"},
+        {"offset": "1.5"},
+        {"start_time": "yesterday"},
+        {"start_time": "-5"},
+        {"end_time": "1562597251764.5"},
+        {"end_time": "9223372036854775808"},
+        {"event_type": "warning"},
+        {"sort_by": "event_type"},
+        {"order": "up"},
+        {"start_time": "1562597251765", "end_time": "1562597251764"},
+    ],
+)
 async def test_bad_parameters_are_0101(api, params):
     await write_sequence(api, "svc", 1, base_ms())
     body = await get_events(api, "svc", expect=400, **params)
@@ -260,17 +294,20 @@ async def test_bearer_token_works_too(api):
     assert (await response.json())["count"] == 1
 
 
-@pytest.mark.parametrize(("error", "status", "code", "message"), [
-    (ValidationError("invalid parameters: limit"), 400, "ModelArts.0101", "invalid parameters: limit"),
-    (ModelArtsError(400, "ModelArts.0210", "Invalid project ID."), 400, "ModelArts.0210", "Invalid project ID."),
-    (UnauthorizedError("no credentials"), 401, "ModelArts.0201", "Token doesn't exist."),
-    (UnauthorizedError("unknown token", type="invalid_credentials"), 401, "ModelArts.0203", "Token is invalid."),
-    (ForbiddenError("this token lacks the 'read' role"), 403, "ModelArts.0204", "this token lacks the 'read' role"),
-    (OverloadedError("busy"), 429, "ModelArts.0001", "busy"),
-    (StorageUnavailableError("down"), 503, "ModelArts.0001", "down"),
-    (StorageTimeoutError("slow"), 504, "ModelArts.0001", "slow"),
-    (LogriverError("internal error; quote id abc"), 500, "ModelArts.0001", "internal error; quote id abc"),
-])
+@pytest.mark.parametrize(
+    ("error", "status", "code", "message"),
+    [
+        (ValidationError("invalid parameters: limit"), 400, "ModelArts.0101", "invalid parameters: limit"),
+        (ModelArtsError(400, "ModelArts.0210", "Invalid project ID."), 400, "ModelArts.0210", "Invalid project ID."),
+        (UnauthorizedError("no credentials"), 401, "ModelArts.0201", "Token doesn't exist."),
+        (UnauthorizedError("unknown token", type="invalid_credentials"), 401, "ModelArts.0203", "Token is invalid."),
+        (ForbiddenError("this token lacks the 'read' role"), 403, "ModelArts.0204", "this token lacks the 'read' role"),
+        (OverloadedError("busy"), 429, "ModelArts.0001", "busy"),
+        (StorageUnavailableError("down"), 503, "ModelArts.0001", "down"),
+        (StorageTimeoutError("slow"), 504, "ModelArts.0001", "slow"),
+        (LogriverError("internal error; quote id abc"), 500, "ModelArts.0001", "internal error; quote id abc"),
+    ],
+)
 def test_every_error_renders_in_the_modelarts_envelope(error, status, code, message):
     app = web.Application()
     app[SETTINGS] = Settings(retry_after_seconds=7)

@@ -41,11 +41,14 @@ async def write(api, lines: list[dict[str, Any]], job_exe_id: str = JOB_EXE, **l
 async def write_job(api, base: int) -> None:
     """stdout and stderr lines, two sharing a timestamp and ordered by order_num only."""
     meta = {"scale_task": "123", "scale_node": "machine.com", "scale_job_exe": "scale_job_1234_263x0"}
-    await write(api, [
-        line("out 1", base, 0, stream="stdout", **meta),
-        line("out 3", base + 2 * NS_PER_MS, 2, stream="stdout", **meta),
-        line("out 2", base + 2 * NS_PER_MS, 1, stream="stdout", **meta),
-    ])
+    await write(
+        api,
+        [
+            line("out 1", base, 0, stream="stdout", **meta),
+            line("out 3", base + 2 * NS_PER_MS, 2, stream="stdout", **meta),
+            line("out 2", base + 2 * NS_PER_MS, 1, stream="stdout", **meta),
+        ],
+    )
     await write(api, [line("err <b>&</b>", base + NS_PER_MS, 5, stream="stderr", **meta)])
     await write(api, [line("other job", base, 0, stream="stdout")], job_exe_id="43")
 
@@ -96,10 +99,17 @@ async def test_stdout_and_stderr_select_their_stream(api):
 async def test_missing_labels_are_null(api):
     await write(api, [line("bare", base_ns())])
     body = await get_json(api, log_path())
-    assert body == [{
-        "message": "bare", "@timestamp": body[0]["@timestamp"], "scale_order_num": 0,
-        "scale_task": None, "scale_job_exe": None, "scale_node": None, "stream": None,
-    }]
+    assert body == [
+        {
+            "message": "bare",
+            "@timestamp": body[0]["@timestamp"],
+            "scale_order_num": 0,
+            "scale_task": None,
+            "scale_job_exe": None,
+            "scale_node": None,
+            "stream": None,
+        }
+    ]
 
 
 # --- formats and content negotiation ---------------------------------------------------------------

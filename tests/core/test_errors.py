@@ -25,21 +25,24 @@ def _app(exc: BaseException) -> web.Application:
     return app
 
 
-@pytest.mark.parametrize("exc,status,kind,retry", [
-    (errors.ValidationError("bad"), 400, "validation_error", False),
-    (errors.InvalidTokenError("bad"), 400, "invalid_token", False),
-    (errors.InvalidQueryError("bad"), 400, "invalid_query", False),
-    (errors.UnauthorizedError("who"), 401, "unauthorized", False),
-    (errors.ForbiddenError("no"), 403, "forbidden", False),
-    (errors.NotFoundError("none"), 404, "not_found", False),
-    (errors.request_too_large(10), 413, "request_too_large", False),
-    (errors.OverloadedError("busy"), 429, "overloaded", True),
-    (errors.StorageUnavailableError("down"), 503, "storage_unavailable", True),
-    (errors.StorageTimeoutError("slow"), 504, "storage_timeout", True),
-    (errors.LogriverError("secret detail"), 500, "internal_error", False),
-    (KeyError("secret detail"), 500, "internal_error", False),
-    (web.HTTPMethodNotAllowed("GET", ["POST"]), 405, "method_not_allowed", False),
-])
+@pytest.mark.parametrize(
+    "exc,status,kind,retry",
+    [
+        (errors.ValidationError("bad"), 400, "validation_error", False),
+        (errors.InvalidTokenError("bad"), 400, "invalid_token", False),
+        (errors.InvalidQueryError("bad"), 400, "invalid_query", False),
+        (errors.UnauthorizedError("who"), 401, "unauthorized", False),
+        (errors.ForbiddenError("no"), 403, "forbidden", False),
+        (errors.NotFoundError("none"), 404, "not_found", False),
+        (errors.request_too_large(10), 413, "request_too_large", False),
+        (errors.OverloadedError("busy"), 429, "overloaded", True),
+        (errors.StorageUnavailableError("down"), 503, "storage_unavailable", True),
+        (errors.StorageTimeoutError("slow"), 504, "storage_timeout", True),
+        (errors.LogriverError("secret detail"), 500, "internal_error", False),
+        (KeyError("secret detail"), 500, "internal_error", False),
+        (web.HTTPMethodNotAllowed("GET", ["POST"]), 405, "method_not_allowed", False),
+    ],
+)
 async def test_error_envelope(aiohttp_client, exc, status, kind, retry):
     client = await aiohttp_client(_app(exc))
     response = await client.get("/")
@@ -63,17 +66,19 @@ def _api_error(status: int, cause: str = "x") -> ApiError:
     return ApiError("err", meta, {"error": {"root_cause": [{"type": cause, "reason": "why"}]}})
 
 
-@pytest.mark.parametrize("raised,expected", [
-    (elastic_transport.ConnectionError("refused"), errors.StorageUnavailableError),
-    (elastic_transport.ConnectionTimeout("slow"), errors.StorageTimeoutError),
-    (_api_error(429), errors.OverloadedError),
-    (_api_error(503), errors.StorageUnavailableError),
-    (_api_error(400, "query_shard_exception"), errors.InvalidQueryError),
-    (_api_error(400, "mapper_parsing_exception"), errors.LogriverError),
-    (_api_error(404, "index_not_found_exception"), errors.LogriverError),
-])
+@pytest.mark.parametrize(
+    "raised,expected",
+    [
+        (elastic_transport.ConnectionError("refused"), errors.StorageUnavailableError),
+        (elastic_transport.ConnectionTimeout("slow"), errors.StorageTimeoutError),
+        (_api_error(429), errors.OverloadedError),
+        (_api_error(503), errors.StorageUnavailableError),
+        (_api_error(400, "query_shard_exception"), errors.InvalidQueryError),
+        (_api_error(400, "mapper_parsing_exception"), errors.LogriverError),
+        (_api_error(404, "index_not_found_exception"), errors.LogriverError),
+    ],
+)
 def test_translate_es_errors(raised, expected):
-    with pytest.raises(expected) as caught:
-        with translate_es_errors("testing"):
-            raise raised
+    with pytest.raises(expected) as caught, translate_es_errors("testing"):
+        raise raised
     assert type(caught.value) is expected

@@ -12,39 +12,63 @@ from logriver.query.cursor import Cursor, SortKey, TokenCodec
 from logriver.query.textquery import parse_query
 
 
-@pytest.mark.parametrize("text,ns", [
-    ("2024-05-01T12:00:00Z", 1714564800_000000000),
-    ("2024-05-01T12:00:00.5Z", 1714564800_500000000),
-    ("2024-05-01T12:00:00.123456789Z", 1714564800_123456789),
-    ("2024-05-01T14:00:00.000000001+02:00", 1714564800_000000001),
-    ("2024-05-01 12:00:00z", 1714564800_000000000),
-    (1714564800123, 1714564800_123000000),
-    ("1714564800123", 1714564800_123000000),
-])
+@pytest.mark.parametrize(
+    "text,ns",
+    [
+        ("2024-05-01T12:00:00Z", 1714564800_000000000),
+        ("2024-05-01T12:00:00.5Z", 1714564800_500000000),
+        ("2024-05-01T12:00:00.123456789Z", 1714564800_123456789),
+        ("2024-05-01T14:00:00.000000001+02:00", 1714564800_000000001),
+        ("2024-05-01 12:00:00z", 1714564800_000000000),
+        (1714564800123, 1714564800_123000000),
+        ("1714564800123", 1714564800_123000000),
+    ],
+)
 def test_parse_timestamps(text, ns):
     assert parse_timestamp_ns(text) == ns
 
 
-@pytest.mark.parametrize("bad", ["2024-05-01T12:00:00", "2024-02-31T00:00:00Z", "yesterday", True, 1.5,
-                                 "2024-05-01T12:00:00.1234567891Z", "2024-05-01T25:00:00Z"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "2024-05-01T12:00:00",
+        "2024-02-31T00:00:00Z",
+        "yesterday",
+        True,
+        1.5,
+        "2024-05-01T12:00:00.1234567891Z",
+        "2024-05-01T25:00:00Z",
+    ],
+)
 def test_reject_bad_timestamps(bad):
     with pytest.raises(TimestampError):
         parse_timestamp_ns(bad)
 
 
-@pytest.mark.parametrize("ns,text", [(1714564800_000000000, "2024-05-01T12:00:00Z"),
-                                     (1714564800_120000000, "2024-05-01T12:00:00.120Z"),
-                                     (1714564800_000001000, "2024-05-01T12:00:00.000001Z"),
-                                     (1714564800_000000001, "2024-05-01T12:00:00.000000001Z")])
+@pytest.mark.parametrize(
+    "ns,text",
+    [
+        (1714564800_000000000, "2024-05-01T12:00:00Z"),
+        (1714564800_120000000, "2024-05-01T12:00:00.120Z"),
+        (1714564800_000001000, "2024-05-01T12:00:00.000001Z"),
+        (1714564800_000000001, "2024-05-01T12:00:00.000000001Z"),
+    ],
+)
 def test_format_keeps_precision(ns, text):
     assert format_rfc3339_ns(ns) == text
     assert parse_timestamp_ns(text) == ns
 
 
 def test_settings_from_env_and_errors():
-    settings = Settings.from_env({"LOGRIVER_PORT": "9000", "LOGRIVER_INDEX_PREFIX": "abc", "LOGRIVER_ES_TIMEOUT_SECONDS": "2.5"},
-                                 host="0.0.0.0")
-    assert (settings.port, settings.index_prefix, settings.es_timeout_seconds, settings.host) == (9000, "abc", 2.5, "0.0.0.0")
+    settings = Settings.from_env(
+        {"LOGRIVER_PORT": "9000", "LOGRIVER_INDEX_PREFIX": "abc", "LOGRIVER_ES_TIMEOUT_SECONDS": "2.5"}, host="0.0.0.0"
+    )
+    assert (settings.port, settings.index_prefix, settings.es_timeout_seconds, settings.host) == (
+        9000,
+        "abc",
+        2.5,
+        "0.0.0.0",
+    )
     with pytest.raises(SettingsError, match="LOGRIVER_PORT must be a int"):
         Settings.from_env({"LOGRIVER_PORT": "eighty"})
     with pytest.raises(SettingsError, match="GRANULARITY"):
@@ -53,11 +77,14 @@ def test_settings_from_env_and_errors():
         Settings.from_env({"LOGRIVER_INDEX_PREFIX": "Bad*Prefix"})
 
 
-@pytest.mark.parametrize("granularity,name,end", [
-    ("hour", "p-lines-2024.05.01.12", 1714568400),
-    ("day", "p-lines-2024.05.01", 1714608000),
-    ("month", "p-lines-2024.05", 1717200000),
-])
+@pytest.mark.parametrize(
+    "granularity,name,end",
+    [
+        ("hour", "p-lines-2024.05.01.12", 1714568400),
+        ("day", "p-lines-2024.05.01", 1714608000),
+        ("month", "p-lines-2024.05", 1717200000),
+    ],
+)
 def test_index_layout(granularity, name, end):
     layout = IndexLayout("p", granularity)
     assert layout.lines_index(1714564800_000000000) == name

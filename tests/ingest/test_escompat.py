@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from logriver.app import create_app
 from logriver.core.settings import Settings
 from logriver.core.timeutil import parse_rfc3339_ns
-from logriver.app import create_app
 from tests.helpers import ts
 from tests.ingest.es_helpers import PREFIX, basic, bulk, call, ndjson, read_back, statuses
 
@@ -64,10 +64,13 @@ async def test_nodes_http_publishes_the_address_the_client_used(api):
     assert (await call(api, "GET", "/_nodes/_local/http")).status == 200
 
 
-@pytest.mark.parametrize("kind", ["_index_template", "_template", "_ilm/policy", "_ingest/pipeline", "_data_stream",
-                                  "_component_template"])
+@pytest.mark.parametrize(
+    "kind", ["_index_template", "_template", "_ilm/policy", "_ingest/pipeline", "_data_stream", "_component_template"]
+)
 async def test_setup_calls_are_harmless(api, kind):
-    put = await call(api, "PUT", f"/{kind}/logs", b'{"index_patterns": ["logs-*"]}', {"Content-Type": "application/json"})
+    put = await call(
+        api, "PUT", f"/{kind}/logs", b'{"index_patterns": ["logs-*"]}', {"Content-Type": "application/json"}
+    )
     assert put.status == 200 and put.body == {"acknowledged": True} and has_product_header(put)
     head = await call(api, "HEAD", f"/{kind}/logs")
     assert head.status == 200 and has_product_header(head)
@@ -77,8 +80,13 @@ async def test_setup_calls_are_harmless(api, kind):
 
 
 async def test_index_creation_and_alias_probe_are_acknowledged(api):
-    created = await call(api, "PUT", "/logstash-000001", b'{"aliases": {"logstash": {"is_write_index": true}}}',
-                         {"Content-Type": "application/json"})
+    created = await call(
+        api,
+        "PUT",
+        "/logstash-000001",
+        b'{"aliases": {"logstash": {"is_write_index": true}}}',
+        {"Content-Type": "application/json"},
+    )
     assert created.status == 200 and created.body["acknowledged"] is True
     assert (await call(api, "HEAD", "/_alias/logstash")).status == 200
 
@@ -109,15 +117,22 @@ async def test_bulk_needs_the_write_role(api):
     assert answer.body["error"]["type"] == "security_exception"
 
 
-@pytest.mark.parametrize("authorization", [
-    "ApiKey " + base64.b64encode(b"key-id:rw-acme").decode(),
-    "ApiKey rw-acme",
-    "Bearer rw-acme",
-    "Basic " + base64.b64encode(b"elastic:rw-acme").decode(),
-])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "ApiKey " + base64.b64encode(b"key-id:rw-acme").decode(),
+        "ApiKey rw-acme",
+        "Bearer rw-acme",
+        "Basic " + base64.b64encode(b"elastic:rw-acme").decode(),
+    ],
+)
 async def test_shippers_authenticate_as_they_can(api, authorization):
-    answer = await bulk(api, {"create": {"_index": "auth"}}, {"message": "in", "@timestamp": ts()},
-                        headers={"Authorization": authorization})
+    answer = await bulk(
+        api,
+        {"create": {"_index": "auth"}},
+        {"message": "in", "@timestamp": ts()},
+        headers={"Authorization": authorization},
+    )
     assert answer.status == 200 and statuses(answer) == [201]
 
 
@@ -143,8 +158,11 @@ async def test_other_media_types_are_refused(api):
 
 async def test_storage_down_is_a_whole_request_503(aiohttp_client, settings, token_store):
     client = await aiohttp_client(create_app(settings, token_store, "http://127.0.0.1:9"))
-    response = await client.post(f"{PREFIX}/_bulk", data=ndjson({"index": {"_index": "x"}}, {"message": "m"}),
-                                 headers={**basic(), "Content-Type": "application/x-ndjson"})
+    response = await client.post(
+        f"{PREFIX}/_bulk",
+        data=ndjson({"index": {"_index": "x"}}, {"message": "m"}),
+        headers={**basic(), "Content-Type": "application/x-ndjson"},
+    )
     body = await response.json()
     assert response.status == 503 and response.headers["Retry-After"] == str(settings.retry_after_seconds)
     assert response.headers[PRODUCT[0]] == PRODUCT[1] and body["status"] == 503
@@ -158,7 +176,10 @@ async def test_storage_down_is_a_whole_request_503(aiohttp_client, settings, tok
 async def test_index_and_create_are_stored_and_read_back_in_order(api):
     rows = []
     for i in range(6):
-        rows += [{"index" if i % 2 else "create": {"_index": "orders"}}, {"@timestamp": ts(-10 + i), "message": f"m{i}"}]
+        rows += [
+            {"index" if i % 2 else "create": {"_index": "orders"}},
+            {"@timestamp": ts(-10 + i), "message": f"m{i}"},
+        ]
     answer = await bulk(api, *rows)
     assert answer.status == 200 and answer.body["errors"] is False
     assert statuses(answer) == [201] * 6
@@ -171,14 +192,21 @@ async def test_index_and_create_are_stored_and_read_back_in_order(api):
 async def test_each_action_gets_its_own_status(api):
     answer = await bulk(
         api,
-        {"create": {"_index": "mixed"}}, {"@timestamp": ts(-3), "message": "first"},
-        {"create": {"_index": "mixed"}}, b"not json",
-        {"create": {"_index": "mixed"}}, {"@timestamp": "yesterday-ish", "message": "bad time"},
-        {"create": {"_index": "mixed"}}, {"@timestamp": "2001-01-01T00:00:00Z", "message": "too old"},
-        {"update": {"_index": "mixed", "_id": "1"}}, {"doc": {"message": "changed"}},
+        {"create": {"_index": "mixed"}},
+        {"@timestamp": ts(-3), "message": "first"},
+        {"create": {"_index": "mixed"}},
+        b"not json",
+        {"create": {"_index": "mixed"}},
+        {"@timestamp": "yesterday-ish", "message": "bad time"},
+        {"create": {"_index": "mixed"}},
+        {"@timestamp": "2001-01-01T00:00:00Z", "message": "too old"},
+        {"update": {"_index": "mixed", "_id": "1"}},
+        {"doc": {"message": "changed"}},
         {"delete": {"_index": "mixed", "_id": "1"}},
-        {"create": {}}, {"message": "no index"},
-        {"index": {"_index": "mixed"}}, {"@timestamp": ts(-1), "message": "last"},
+        {"create": {}},
+        {"message": "no index"},
+        {"index": {"_index": "mixed"}},
+        {"@timestamp": ts(-1), "message": "last"},
     )
     assert answer.status == 200 and answer.body["errors"] is True
     assert statuses(answer) == [201, 400, 400, 400, 400, 400, 400, 201]
@@ -191,8 +219,12 @@ async def test_each_action_gets_its_own_status(api):
 
 
 async def test_replayed_ids_are_not_stored_twice(api):
-    rows = [{"create": {"_index": "replay", "_id": "a"}}, {"@timestamp": ts(-2), "message": "a"},
-            {"index": {"_index": "replay", "_id": "b"}}, {"@timestamp": ts(-1), "message": "b"}]
+    rows = [
+        {"create": {"_index": "replay", "_id": "a"}},
+        {"@timestamp": ts(-2), "message": "a"},
+        {"index": {"_index": "replay", "_id": "b"}},
+        {"@timestamp": ts(-1), "message": "b"},
+    ]
     first = await bulk(api, *rows)
     assert statuses(first) == [201, 201]
     again = await bulk(api, *rows)
@@ -204,30 +236,50 @@ async def test_replayed_ids_are_not_stored_twice(api):
 
 
 async def test_an_id_repeated_within_one_request_is_a_replay(api):
-    answer = await bulk(api, {"create": {"_index": "twice", "_id": "x"}}, {"@timestamp": ts(-1), "message": "one"},
-                        {"create": {"_index": "twice", "_id": "x"}}, {"@timestamp": ts(-1), "message": "one"})
+    answer = await bulk(
+        api,
+        {"create": {"_index": "twice", "_id": "x"}},
+        {"@timestamp": ts(-1), "message": "one"},
+        {"create": {"_index": "twice", "_id": "x"}},
+        {"@timestamp": ts(-1), "message": "one"},
+    )
     assert statuses(answer) == [201, 409]
     assert len(await read_back(api, index="twice")) == 1
 
 
 async def test_the_index_in_the_path_is_the_default(api):
-    answer = await bulk(api, {"create": {}}, {"@timestamp": ts(), "message": "path"},
-                        {"create": {"_index": "other"}}, {"@timestamp": ts(), "message": "meta"}, path="/from-path/_bulk")
+    answer = await bulk(
+        api,
+        {"create": {}},
+        {"@timestamp": ts(), "message": "path"},
+        {"create": {"_index": "other"}},
+        {"@timestamp": ts(), "message": "meta"},
+        path="/from-path/_bulk",
+    )
     assert statuses(answer) == [201, 201]
     assert [i["create"]["_index"] for i in answer.body["items"]] == ["from-path", "other"]
     assert (await read_back(api, index="from-path"))[0]["message"] == "path"
 
 
-@pytest.mark.parametrize("content_type", [
-    "application/json", "application/json; charset=utf-8", "application/x-ndjson",
-    "application/vnd.elasticsearch+x-ndjson; compatible-with=8",
-    "application/vnd.elasticsearch+x-ndjson; compatible-with=9",
-])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/x-ndjson",
+        "application/vnd.elasticsearch+x-ndjson; compatible-with=8",
+        "application/vnd.elasticsearch+x-ndjson; compatible-with=9",
+    ],
+)
 async def test_bulk_content_types(api, content_type):
-    answer = await bulk(api, {"index": {"_index": "ct"}}, {"message": content_type}, headers={"Content-Type": content_type})
+    answer = await bulk(
+        api, {"index": {"_index": "ct"}}, {"message": content_type}, headers={"Content-Type": content_type}
+    )
     assert statuses(answer) == [201]
     if "compatible-with" in content_type:
-        assert answer.headers["Content-Type"] == "application/vnd.elasticsearch+json;compatible-with=" + content_type[-1]
+        assert (
+            answer.headers["Content-Type"] == "application/vnd.elasticsearch+json;compatible-with=" + content_type[-1]
+        )
 
 
 async def test_gzip_bodies_and_put(api):
@@ -238,12 +290,21 @@ async def test_gzip_bodies_and_put(api):
 
 
 async def test_filter_path_as_filebeat_and_logstash_send_it(api):
-    answer = await bulk(api, {"create": {"_index": "fp"}}, {"message": "ok"}, {"create": {"_index": "fp"}}, b"[]",
-                        filter_path="errors,items.*.error,items.*.status")
-    assert answer.body == {"errors": True, "items": [
-        {"create": {"status": 201}},
-        {"create": {"status": 400, "error": answer.body["items"][1]["create"]["error"]}},
-    ]}
+    answer = await bulk(
+        api,
+        {"create": {"_index": "fp"}},
+        {"message": "ok"},
+        {"create": {"_index": "fp"}},
+        b"[]",
+        filter_path="errors,items.*.error,items.*.status",
+    )
+    assert answer.body == {
+        "errors": True,
+        "items": [
+            {"create": {"status": 201}},
+            {"create": {"status": 400, "error": answer.body["items"][1]["create"]["error"]}},
+        ],
+    }
     assert set(answer.body["items"][1]["create"]["error"]) == {"type", "reason", "index"}
     only_errors = await bulk(api, {"create": {"_index": "fp"}}, {"message": "ok"}, filter_path="errors")
     assert only_errors.body == {"errors": False}
@@ -261,11 +322,16 @@ async def test_default_mapping(api):
     before = time.time_ns()
     answer = await bulk(
         api,
-        {"create": {"_index": "logstash-2024.05.01"}}, {"@timestamp": ts(-4), "message": "from message", "level": "info"},
-        {"create": {"_index": "logstash-2024.05.02"}}, {"@timestamp": ts(-3), "log": "from log\n", "stream": "stdout"},
-        {"create": {"_index": "logstash.2024.05.03"}}, {"@timestamp": int(time.time() * 1000) - 2000, "msg": "from msg"},
-        {"create": {"_index": "logstash-2024.05.04"}}, {"@timestamp": ts(-1)[:-1], "message": 42, "log": {"offset": 7}},
-        {"create": {"_index": "logstash-2024.05.05"}}, {"message": "no time", "host": {"name": "h1", "ip": ["10.0.0.1"]}},
+        {"create": {"_index": "logstash-2024.05.01"}},
+        {"@timestamp": ts(-4), "message": "from message", "level": "info"},
+        {"create": {"_index": "logstash-2024.05.02"}},
+        {"@timestamp": ts(-3), "log": "from log\n", "stream": "stdout"},
+        {"create": {"_index": "logstash.2024.05.03"}},
+        {"@timestamp": int(time.time() * 1000) - 2000, "msg": "from msg"},
+        {"create": {"_index": "logstash-2024.05.04"}},
+        {"@timestamp": ts(-1)[:-1], "message": 42, "log": {"offset": 7}},
+        {"create": {"_index": "logstash-2024.05.05"}},
+        {"message": "no time", "host": {"name": "h1", "ip": ["10.0.0.1"]}},
     )
     assert statuses(answer) == [201] * 5
     lines = await read_back(api, index="logstash")
@@ -278,13 +344,29 @@ async def test_default_mapping(api):
 
 
 async def test_configured_mapping(make_api, settings):
-    api = await make_api(dataclasses.replace(
-        settings, es_compat_timestamp_field="time", es_compat_message_fields="text", es_compat_order_field="seq_no",
-        es_compat_label_fields="app,kubernetes.namespace,host.name", es_compat_index_label="",
-    ))
+    api = await make_api(
+        dataclasses.replace(
+            settings,
+            es_compat_timestamp_field="time",
+            es_compat_message_fields="text",
+            es_compat_order_field="seq_no",
+            es_compat_label_fields="app,kubernetes.namespace,host.name",
+            es_compat_index_label="",
+        )
+    )
     now = ts(-1)
-    docs = [{"time": now, "text": f"t{n}", "seq_no": n, "app": "web", "host.name": "h", "kubernetes": {"namespace": "prod",
-             "pod": "p1"}, "message": "kept"} for n in (2, 0, "1")]
+    docs = [
+        {
+            "time": now,
+            "text": f"t{n}",
+            "seq_no": n,
+            "app": "web",
+            "host.name": "h",
+            "kubernetes": {"namespace": "prod", "pod": "p1"},
+            "message": "kept",
+        }
+        for n in (2, 0, "1")
+    ]
     answer = await bulk(api, *[row for doc in docs for row in ({"index": {"_index": "k8s-2024.05.01"}}, doc)])
     assert statuses(answer) == [201] * 3
     lines = await read_back(api, app="web")
@@ -296,8 +378,13 @@ async def test_configured_mapping(make_api, settings):
 
 async def test_bad_order_and_label_values_are_item_errors(make_api, settings):
     api = await make_api(dataclasses.replace(settings, es_compat_order_field="n", es_compat_label_fields="app"))
-    answer = await bulk(api, {"create": {"_index": "b"}}, {"message": "m", "n": -1},
-                        {"create": {"_index": "b"}}, {"message": "m", "app": {"name": "x"}})
+    answer = await bulk(
+        api,
+        {"create": {"_index": "b"}},
+        {"message": "m", "n": -1},
+        {"create": {"_index": "b"}},
+        {"message": "m", "app": {"name": "x"}},
+    )
     assert statuses(answer) == [400, 400]
     assert [i["create"]["error"]["type"] for i in answer.body["items"]] == ["invalid_order_num", "invalid_labels"]
 

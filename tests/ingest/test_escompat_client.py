@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 from elasticsearch import AsyncElasticsearch, helpers
@@ -49,7 +49,13 @@ async def test_the_clients_setup_calls_succeed(connect):
 async def test_streaming_bulk_creates_lines_in_order_and_replays_are_conflicts(api, connect):
     client = connect()
     actions = [
-        {"_op_type": "create", "_index": "app-2024.05.01", "_id": f"line-{i}", "@timestamp": ts(-300 + i), "message": f"m{i}"}
+        {
+            "_op_type": "create",
+            "_index": "app-2024.05.01",
+            "_id": f"line-{i}",
+            "@timestamp": ts(-300 + i),
+            "message": f"m{i}",
+        }
         for i in range(250)
     ]
     results = [r async for r in helpers.async_streaming_bulk(client, actions, chunk_size=100, refresh="wait_for")]

@@ -18,16 +18,19 @@ async def read_all(api, **params):
 
 
 async def test_json_array_body_with_per_line_labels(api):
-    lines = [{"@timestamp": ts(-2), "message": "a", "labels": {"app": "x"}},
-             {"@timestamp": ts(-1), "message": "b", "labels": {"app": "x"}}]
+    lines = [
+        {"@timestamp": ts(-2), "message": "a", "labels": {"app": "x"}},
+        {"@timestamp": ts(-1), "message": "b", "labels": {"app": "x"}},
+    ]
     assert await api.post_lines(lines) == {"accepted": 2, "rejected": []}
     assert [l["message"] for l in await read_all(api, labels__app="x")] == ["a", "b"]
 
 
 async def test_ndjson_body(api):
     body = b"\n".join(orjson.dumps({"@timestamp": ts(-i), "message": f"m{i}", "labels": {"k": "v"}}) for i in (3, 2, 1))
-    response = await api.http.post("/api/v1/lines?refresh=wait_for", data=body,
-                                   headers={**auth(), "Content-Type": "application/x-ndjson"})
+    response = await api.http.post(
+        "/api/v1/lines?refresh=wait_for", data=body, headers={**auth(), "Content-Type": "application/x-ndjson"}
+    )
     assert response.status == 200
     assert (await response.json())["accepted"] == 3
     assert [l["message"] for l in await read_all(api, labels__k="v")] == ["m3", "m2", "m1"]
@@ -35,8 +38,9 @@ async def test_ndjson_body(api):
 
 async def test_ndjson_bad_line_is_rejected_alone(api):
     body = b'{"@timestamp": "%s", "message": "ok", "labels": {"k": "nd"}}\n{not json}\n' % ts().encode()
-    response = await api.http.post("/api/v1/lines?refresh=wait_for", data=body,
-                                   headers={**auth(), "Content-Type": "application/x-ndjson"})
+    response = await api.http.post(
+        "/api/v1/lines?refresh=wait_for", data=body, headers={**auth(), "Content-Type": "application/x-ndjson"}
+    )
     result = await response.json()
     assert result["accepted"] == 1
     assert result["rejected"][0]["index"] == 1 and result["rejected"][0]["type"] == "invalid_json"
@@ -44,8 +48,11 @@ async def test_ndjson_bad_line_is_rejected_alone(api):
 
 async def test_gzip_body(api):
     body = gzip.compress(orjson.dumps({"labels": {"z": "1"}, "lines": [{"@timestamp": ts(), "message": "zipped"}]}))
-    response = await api.http.post("/api/v1/lines?refresh=wait_for", data=body, headers={
-        **auth(), "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    response = await api.http.post(
+        "/api/v1/lines?refresh=wait_for",
+        data=body,
+        headers={**auth(), "Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
     assert (await response.json())["accepted"] == 1
     assert (await read_all(api, labels__z="1"))[0]["message"] == "zipped"
 
@@ -53,10 +60,15 @@ async def test_gzip_body(api):
 async def test_epoch_ms_and_nanosecond_precision_round_trip(api):
     now_ms = time.time_ns() // 1_000_000
     precise = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 5)) + ".123456789Z"
-    await api.post_lines({"labels": {"p": "1"}, "lines": [
-        {"@timestamp": now_ms, "message": "ms"},
-        {"@timestamp": precise, "message": "ns"},
-    ]})
+    await api.post_lines(
+        {
+            "labels": {"p": "1"},
+            "lines": [
+                {"@timestamp": now_ms, "message": "ms"},
+                {"@timestamp": precise, "message": "ns"},
+            ],
+        }
+    )
     lines = await read_all(api, labels__p="1")
     assert lines[0]["@timestamp"] == precise
     assert lines[1]["@timestamp"].startswith(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now_ms / 1000)))
@@ -76,8 +88,15 @@ async def test_valid_lines_stored_when_others_rejected(api):
     result = await api.post_lines(lines)
     assert result["accepted"] == 1
     types = {r["index"]: r["type"] for r in result["rejected"]}
-    assert types == {1: "missing_field", 2: "invalid_timestamp", 3: "missing_field", 4: "invalid_labels",
-                     5: "invalid_order_num", 6: "unknown_field", 7: "invalid_line"}
+    assert types == {
+        1: "missing_field",
+        2: "invalid_timestamp",
+        3: "missing_field",
+        4: "invalid_labels",
+        5: "invalid_order_num",
+        6: "unknown_field",
+        7: "invalid_line",
+    }
     assert all(r["message"] for r in result["rejected"])
     assert "color" in result["rejected"][5]["message"]
     assert [l["message"] for l in await read_all(api, labels__v="1")] == ["good"]
@@ -94,14 +113,19 @@ async def test_time_window_rejections_state_the_window(api):
 
 
 async def test_limits_are_settings_and_named(make_api, settings):
-    api = await make_api(dataclasses.replace(settings, max_message_bytes=10, max_labels=2,
-                                             max_label_value_length=5, max_request_bytes=2000))
-    result = await api.post_lines([
-        {"@timestamp": ts(), "message": "x" * 11},
-        {"@timestamp": ts(), "message": "ok", "labels": {"a": "1", "b": "2", "c": "3"}},
-        {"@timestamp": ts(), "message": "ok", "labels": {"a": "123456"}},
-        {"@timestamp": ts(), "message": "ok", "labels": {"a": "1"}},
-    ])
+    api = await make_api(
+        dataclasses.replace(
+            settings, max_message_bytes=10, max_labels=2, max_label_value_length=5, max_request_bytes=2000
+        )
+    )
+    result = await api.post_lines(
+        [
+            {"@timestamp": ts(), "message": "x" * 11},
+            {"@timestamp": ts(), "message": "ok", "labels": {"a": "1", "b": "2", "c": "3"}},
+            {"@timestamp": ts(), "message": "ok", "labels": {"a": "123456"}},
+            {"@timestamp": ts(), "message": "ok", "labels": {"a": "1"}},
+        ]
+    )
     assert [r["type"] for r in result["rejected"]] == ["message_too_long", "too_many_labels", "label_value_too_long"]
     assert "LOGRIVER_MAX_MESSAGE_BYTES" in result["rejected"][0]["message"]
     big = [{"@timestamp": ts(), "message": "y" * 9} for _ in range(200)]
@@ -110,13 +134,15 @@ async def test_limits_are_settings_and_named(make_api, settings):
     error = (await response.json())["error"]
     assert error["type"] == "request_too_large" and error["details"]["limit"] == "max_request_bytes"
     bomb = gzip.compress(orjson.dumps(big))
-    response = await api.http.post("/api/v1/lines", data=bomb, headers={**auth(), "Content-Encoding": "gzip",
-                                                                        "Content-Type": "application/json"})
+    response = await api.http.post(
+        "/api/v1/lines", data=bomb, headers={**auth(), "Content-Encoding": "gzip", "Content-Type": "application/json"}
+    )
     assert response.status == 413
 
 
-@pytest.mark.parametrize("body,kind", [(b"{nope", "invalid_json"), (b'"a string"', "invalid_body"),
-                                       (b'{"lines": 3}', "validation_error")])
+@pytest.mark.parametrize(
+    "body,kind", [(b"{nope", "invalid_json"), (b'"a string"', "invalid_body"), (b'{"lines": 3}', "validation_error")]
+)
 async def test_unparseable_bodies_are_400(api, body, kind):
     response = await api.http.post("/api/v1/lines", data=body, headers={**auth(), "Content-Type": "application/json"})
     assert response.status == 400
@@ -147,20 +173,31 @@ async def test_client_id_and_order_num_identity_survive_rebatching(api):
 
 async def test_equal_timestamps_keep_order_num_then_arrival(api):
     t = ts()
-    await api.post_lines({"labels": {"o": "1"}, "lines": [
-        {"@timestamp": t, "message": "third", "order_num": 3},
-        {"@timestamp": t, "message": "first", "order_num": 1},
-        {"@timestamp": t, "message": "second", "order_num": 2},
-    ]})
-    await api.post_lines({"labels": {"o": "2"}, "lines": [{"@timestamp": t, "message": f"arrival {i}"} for i in range(20)]})
+    await api.post_lines(
+        {
+            "labels": {"o": "1"},
+            "lines": [
+                {"@timestamp": t, "message": "third", "order_num": 3},
+                {"@timestamp": t, "message": "first", "order_num": 1},
+                {"@timestamp": t, "message": "second", "order_num": 2},
+            ],
+        }
+    )
+    await api.post_lines(
+        {"labels": {"o": "2"}, "lines": [{"@timestamp": t, "message": f"arrival {i}"} for i in range(20)]}
+    )
     assert [l["message"] for l in await read_all(api, labels__o="1")] == ["first", "second", "third"]
     assert [l["message"] for l in await read_all(api, labels__o="2")] == [f"arrival {i}" for i in range(20)]
 
 
 async def test_late_lines_land_in_the_index_of_their_time(api, es, index_prefix):
     yesterday = ts(-86400)
-    await api.post_lines({"labels": {"late": "1"}, "lines": [{"@timestamp": ts(), "message": "now"},
-                                                             {"@timestamp": yesterday, "message": "late"}]})
+    await api.post_lines(
+        {
+            "labels": {"late": "1"},
+            "lines": [{"@timestamp": ts(), "message": "now"}, {"@timestamp": yesterday, "message": "late"}],
+        }
+    )
     indices = sorted((await es.indices.get(index=f"{index_prefix}-lines-*")).keys())
     assert len(indices) == 2
     day = time.strftime("%Y.%m.%d", time.gmtime(time.time() - 86400))

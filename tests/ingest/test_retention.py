@@ -14,8 +14,12 @@ HOUR_NS = 3600 * 1_000_000_000
 
 async def test_expired_hour_indices_are_deleted(make_api, settings, es, index_prefix):
     api = await make_api(dataclasses.replace(settings, index_granularity="hour", retention_days=1))
-    await api.post_lines({"labels": {"r": "1"}, "lines": [{"@timestamp": ts(-3 * 3600), "message": "old"},
-                                                          {"@timestamp": ts(), "message": "new"}]})
+    await api.post_lines(
+        {
+            "labels": {"r": "1"},
+            "lines": [{"@timestamp": ts(-3 * 3600), "message": "old"}, {"@timestamp": ts(), "message": "new"}],
+        }
+    )
     storage = api.http.server.app[STORAGE]
     later = time.time_ns() + 24 * HOUR_NS - HOUR_NS
     old_index = storage.layout.lines_index(time.time_ns() - 3 * HOUR_NS)

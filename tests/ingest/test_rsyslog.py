@@ -8,13 +8,13 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from logriver.core.timeutil import parse_rfc3339_ns
 from logriver.app import create_app
+from logriver.core.timeutil import parse_rfc3339_ns
 from tests.helpers import ApiClient
 from tests.ingest.es_helpers import PREFIX, read_back
 from tests.sse import open_tail
@@ -54,8 +54,9 @@ def rsyslogd() -> str:
             pytest.skip(f"{' and '.join(PACKAGES)} are not installed and installing them needs root")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update"], check=True, env=env, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES],
-                       check=True, env=env, capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES], check=True, env=env, capture_output=True
+        )
     binary = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
     assert Path(binary).exists(), "rsyslogd is missing after installing rsyslog"
     return binary
@@ -75,8 +76,11 @@ def start_rsyslog(rsyslogd, tmp_path) -> Iterator:
         check = subprocess.run([rsyslogd, "-N1", "-f", str(config)], capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
         log = open(tmp_path / "rsyslogd.out", "wb")
-        process = subprocess.Popen([rsyslogd, "-n", "-f", str(config), "-i", str(tmp_path / "rsyslogd.pid")],
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [rsyslogd, "-n", "-f", str(config), "-i", str(tmp_path / "rsyslogd.pid")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         started.append(process)
         return process
@@ -115,7 +119,7 @@ async def test_rsyslog_ships_a_file_in_order(make_api, settings, start_rsyslog, 
 
     lines = await wait_for_lines(api, len(early), process, tmp_path)
     tail = await open_tail(api, labels__index=INDEX)
-    late = [f"late line {i} \"quoted\" \\ ünïcode" for i in range(30)]
+    late = [f'late line {i} "quoted" \\ ünïcode' for i in range(30)]
     with source.open("a") as handle:
         for line in late:
             handle.write(line + "\n")
@@ -130,8 +134,9 @@ async def test_rsyslog_ships_a_file_in_order(make_api, settings, start_rsyslog, 
     assert times == sorted(times)
 
 
-async def test_rsyslog_holds_lines_until_logriver_is_up(aiohttp_client, es, settings, token_store, es_url,
-                                                         start_rsyslog, tmp_path):
+async def test_rsyslog_holds_lines_until_logriver_is_up(
+    aiohttp_client, es, settings, token_store, es_url, start_rsyslog, tmp_path
+):
     """rsyslog suspends the action while nothing answers, probes health, then delivers everything."""
     port = free_port()
     source = tmp_path / "app.log"

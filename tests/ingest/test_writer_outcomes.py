@@ -12,12 +12,18 @@ LINES = [(i, LineIn(timestamp_ns=i, message="m", labels={})) for i in range(3)]
 STREAM_OK = (201, None)
 
 
-@pytest.mark.parametrize("status,error,outcome", [
-    (201, None, CREATED), (200, None, CREATED), (409, {"type": "version_conflict"}, EXISTS),
-    (400, {"type": "document_parsing_exception", "reason": "bad"}, REJECTED),
-    (429, {"type": "es_rejected_execution_exception"}, UNAVAILABLE),
-    (503, {"type": "unavailable_shards_exception"}, UNAVAILABLE), (500, {"type": "x"}, UNAVAILABLE),
-])
+@pytest.mark.parametrize(
+    "status,error,outcome",
+    [
+        (201, None, CREATED),
+        (200, None, CREATED),
+        (409, {"type": "version_conflict"}, EXISTS),
+        (400, {"type": "document_parsing_exception", "reason": "bad"}, REJECTED),
+        (429, {"type": "es_rejected_execution_exception"}, UNAVAILABLE),
+        (503, {"type": "unavailable_shards_exception"}, UNAVAILABLE),
+        (500, {"type": "x"}, UNAVAILABLE),
+    ],
+)
 def test_outcome_table(status, error, outcome):
     assert _outcome(status, error) == outcome
 

@@ -105,22 +105,36 @@ async def test_polling_from_an_empty_stream(api):
 
 async def test_window_start_inclusive_end_exclusive(api):
     await write_stream(api, {"s": "w"}, [BASE + i * 1_000_000 for i in range(5)])
-    page = await api.get_lines(labels__s="w", start=format_rfc3339_ns(BASE + 1_000_000),
-                               end=format_rfc3339_ns(BASE + 3_000_000))
+    page = await api.get_lines(
+        labels__s="w", start=format_rfc3339_ns(BASE + 1_000_000), end=format_rfc3339_ns(BASE + 3_000_000)
+    )
     assert [l["message"] for l in page["lines"]] == ["l1", "l2"]
-    by_ms = await api.get_lines(labels__s="w", start=(BASE + 1_000_000) // 1_000_000, end=(BASE + 3_000_000) // 1_000_000)
+    by_ms = await api.get_lines(
+        labels__s="w", start=(BASE + 1_000_000) // 1_000_000, end=(BASE + 3_000_000) // 1_000_000
+    )
     assert [l["message"] for l in by_ms["lines"]] == ["l1", "l2"]
-    backward = await follow(api, "older", 1, labels__s="w", start=format_rfc3339_ns(BASE + 1_000_000),
-                            end=format_rfc3339_ns(BASE + 3_000_000))
+    backward = await follow(
+        api,
+        "older",
+        1,
+        labels__s="w",
+        start=format_rfc3339_ns(BASE + 1_000_000),
+        end=format_rfc3339_ns(BASE + 3_000_000),
+    )
     assert backward[0] == ["l1", "l2"]
 
 
 async def test_text_filter(api):
-    await api.post_lines({"labels": {"s": "q"}, "lines": [
-        {"@timestamp": format_rfc3339_ns(BASE), "message": "disk full on node-1"},
-        {"@timestamp": format_rfc3339_ns(BASE + 1), "message": "all good"},
-        {"@timestamp": format_rfc3339_ns(BASE + 2), "message": "disk ok"},
-    ]})
+    await api.post_lines(
+        {
+            "labels": {"s": "q"},
+            "lines": [
+                {"@timestamp": format_rfc3339_ns(BASE), "message": "disk full on node-1"},
+                {"@timestamp": format_rfc3339_ns(BASE + 1), "message": "all good"},
+                {"@timestamp": format_rfc3339_ns(BASE + 2), "message": "disk ok"},
+            ],
+        }
+    )
     page = await api.get_lines(labels__s="q", q='disk AND NOT "disk ok"')
     assert [l["message"] for l in page["lines"]] == ["disk full on node-1"]
 
@@ -140,9 +154,12 @@ async def test_tokens_are_signed_and_bound_to_the_query(api):
         assert error["error"]["type"] == "invalid_token"
     other_filters = await api.get_lines(token_=page["newer_token"], labels__s="t", labels__x="1", expect=400)
     assert "different query" in other_filters["error"]["message"]
-    assert (await api.get_lines(token_=page["newer_token"], labels__s="t", q="l1", expect=400))["error"]["type"] == "invalid_token"
-    response = await api.http.get("/api/v1/lines", params={"labels.s": "t", "token": page["newer_token"]},
-                                  headers=auth("admin-other"))
+    assert (await api.get_lines(token_=page["newer_token"], labels__s="t", q="l1", expect=400))["error"][
+        "type"
+    ] == "invalid_token"
+    response = await api.http.get(
+        "/api/v1/lines", params={"labels.s": "t", "token": page["newer_token"]}, headers=auth("admin-other")
+    )
     assert response.status == 400
 
 
@@ -153,8 +170,16 @@ async def test_token_timestamps_are_strings(api):
     assert isinstance(payload["k"][0], str) and payload["v"] == 1
 
 
-@pytest.mark.parametrize("params,field", [({"limit": 0}, "limit"), ({"limit": 10001}, "limit"), ({"from_": "middle"}, "from"),
-                                          ({"start": "yesterday"}, "start"), ({"q": "(a"}, None)])
+@pytest.mark.parametrize(
+    "params,field",
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 10001}, "limit"),
+        ({"from_": "middle"}, "from"),
+        ({"start": "yesterday"}, "start"),
+        ({"q": "(a"}, None),
+    ],
+)
 async def test_bad_parameters_are_named(api, params, field):
     error = (await api.get_lines(expect=400, **params))["error"]
     if field:

@@ -21,7 +21,8 @@ timestamps = st.integers(min_value=0, max_value=4).map(lambda i: BASE + i * 1_00
 batches = st.lists(st.lists(timestamps, min_size=0, max_size=12), min_size=1, max_size=3)
 moves = st.lists(
     st.tuples(st.sampled_from(["older", "newer"]), st.integers(1, 7), st.lists(timestamps, max_size=3)),
-    min_size=1, max_size=12,
+    min_size=1,
+    max_size=12,
 )
 
 
@@ -61,7 +62,7 @@ def expected_page(names: list[str], position: tuple, direction: str, limit: int)
         lo = hi = names.index(anchor)
     else:  # an empty page at one end: its tokens restart from the far ends
         lo, hi = len(names), 0
-    return names[hi:hi + limit] if direction == "newer" else names[max(0, lo - limit):lo]
+    return names[hi : hi + limit] if direction == "newer" else names[max(0, lo - limit) : lo]
 
 
 def next_position(position: tuple, direction: str, page: list[str]) -> tuple:
@@ -95,14 +96,19 @@ async def test_any_walk_matches_the_model(api, initial, start, first_limit, walk
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(stamps=st.lists(timestamps, min_size=1, max_size=40), limit=st.integers(1, 9),
-       direction=st.sampled_from(["older", "newer"]))
+@given(
+    stamps=st.lists(timestamps, min_size=1, max_size=40),
+    limit=st.integers(1, 9),
+    direction=st.sampled_from(["older", "newer"]),
+)
 async def test_one_direction_visits_every_line_once(api, stamps, limit, direction):
     labels = {"once": str(next(_stream_numbers))}
     model = Model()
     await write(api, labels, model, stamps)
     more, token_field = ("has_more_newer", "newer_token") if direction == "newer" else ("has_more_older", "older_token")
-    page = await api.get_lines(limit=limit, from_="head" if direction == "newer" else "tail", labels__once=labels["once"])
+    page = await api.get_lines(
+        limit=limit, from_="head" if direction == "newer" else "tail", labels__once=labels["once"]
+    )
     seen = [page["lines"]]
     while page[more]:
         page = await api.get_lines(limit=limit, token_=page[token_field], labels__once=labels["once"])

@@ -17,17 +17,29 @@ def at(seconds: float) -> str:
 
 @pytest.fixture
 async def corpus(api):
-    await api.post_lines({"labels": {"app": "web", "env": "prod"}, "lines": [
-        {"@timestamp": at(0), "message": "GET /index 200"},
-        {"@timestamp": at(10), "message": "GET /login 500 internal error", "fields": {"user": "ann"}},
-        {"@timestamp": at(70), "message": "disk full on node-1"},
-    ]})
-    await api.post_lines({"labels": {"app": "db", "env": "prod"}, "lines": [
-        {"@timestamp": at(20), "message": "slow query error"},
-        {"@timestamp": at(130), "message": "checkpoint done"},
-    ]})
-    await api.post_lines({"labels": {"app": "web"}, "lines": [{"@timestamp": at(5), "message": "error in other tenant"}]},
-                         token="admin-other")
+    await api.post_lines(
+        {
+            "labels": {"app": "web", "env": "prod"},
+            "lines": [
+                {"@timestamp": at(0), "message": "GET /index 200"},
+                {"@timestamp": at(10), "message": "GET /login 500 internal error", "fields": {"user": "ann"}},
+                {"@timestamp": at(70), "message": "disk full on node-1"},
+            ],
+        }
+    )
+    await api.post_lines(
+        {
+            "labels": {"app": "db", "env": "prod"},
+            "lines": [
+                {"@timestamp": at(20), "message": "slow query error"},
+                {"@timestamp": at(130), "message": "checkpoint done"},
+            ],
+        }
+    )
+    await api.post_lines(
+        {"labels": {"app": "web"}, "lines": [{"@timestamp": at(5), "message": "error in other tenant"}]},
+        token="admin-other",
+    )
     return api
 
 
@@ -35,18 +47,21 @@ async def messages(api, **params):
     return [hit["message"] for hit in (await api.get("/api/v1/search", **params))["hits"]]
 
 
-@pytest.mark.parametrize("q,expected", [
-    ("error", ["GET /login 500 internal error", "slow query error"]),
-    ("error AND labels.app:db", ["slow query error"]),
-    ("error OR disk", ["GET /login 500 internal error", "slow query error", "disk full on node-1"]),
-    ("error NOT slow", ["GET /login 500 internal error"]),
-    ("-slow error", ["GET /login 500 internal error"]),
-    ('"disk full"', ["disk full on node-1"]),
-    ('message:"full disk"', []),
-    ("(GET OR checkpoint) AND NOT login", ["GET /index 200", "checkpoint done"]),
-    ("fields.user:ann", ["GET /login 500 internal error"]),
-    ("tenant:other", None),
-])
+@pytest.mark.parametrize(
+    "q,expected",
+    [
+        ("error", ["GET /login 500 internal error", "slow query error"]),
+        ("error AND labels.app:db", ["slow query error"]),
+        ("error OR disk", ["GET /login 500 internal error", "slow query error", "disk full on node-1"]),
+        ("error NOT slow", ["GET /login 500 internal error"]),
+        ("-slow error", ["GET /login 500 internal error"]),
+        ('"disk full"', ["disk full on node-1"]),
+        ('message:"full disk"', []),
+        ("(GET OR checkpoint) AND NOT login", ["GET /index 200", "checkpoint done"]),
+        ("fields.user:ann", ["GET /login 500 internal error"]),
+        ("tenant:other", None),
+    ],
+)
 async def test_query_syntax(corpus, q, expected):
     if expected is None:
         error = await corpus.get("/api/v1/search", q=q, expect=400)
@@ -67,7 +82,10 @@ async def test_sort_limit_token_and_total(corpus):
     second = await corpus.get("/api/v1/search", q="NOT nothingatall", sort="desc", limit=2, token_=first["next_token"])
     third = await corpus.get("/api/v1/search", q="NOT nothingatall", sort="desc", limit=2, token_=second["next_token"])
     assert [h["message"] for h in second["hits"] + third["hits"]] == [
-        "slow query error", "GET /login 500 internal error", "GET /index 200"]
+        "slow query error",
+        "GET /login 500 internal error",
+        "GET /index 200",
+    ]
     assert third["next_token"] is None
     wrong = await corpus.get("/api/v1/search", q="error", sort="asc", limit=2, token_=first["next_token"], expect=400)
     assert wrong["error"]["type"] == "invalid_token"
@@ -94,7 +112,10 @@ async def test_highlight_label_filter_and_window(corpus):
 async def test_histogram(corpus):
     result = await corpus.get("/api/v1/search", q="NOT nothingatall", interval="1m", start=at(0), end=at(180))
     assert result["histogram"] == [
-        {"start": at(0), "count": 3}, {"start": at(60), "count": 1}, {"start": at(120), "count": 1}]
+        {"start": at(0), "count": 3},
+        {"start": at(60), "count": 1},
+        {"start": at(120), "count": 1},
+    ]
     auto = await corpus.get("/api/v1/search", q="NOT nothingatall", interval="auto")
     assert sum(b["count"] for b in auto["histogram"]) == 5
     assert "histogram" not in await corpus.get("/api/v1/search", q="error")
@@ -104,9 +125,16 @@ async def test_histogram(corpus):
     assert "buckets" in too_many["error"]["message"]
 
 
-@pytest.mark.parametrize("q,fragment", [("(error", "never closed"), ("error AND", "missing a term"),
-                                         ('"open', "unterminated quote"), ("OR x", "expected a term"),
-                                         ("nosuchfield:x", "unknown field")])
+@pytest.mark.parametrize(
+    "q,fragment",
+    [
+        ("(error", "never closed"),
+        ("error AND", "missing a term"),
+        ('"open', "unterminated quote"),
+        ("OR x", "expected a term"),
+        ("nosuchfield:x", "unknown field"),
+    ],
+)
 async def test_malformed_queries_say_what_is_wrong(api, q, fragment):
     error = await api.get("/api/v1/search", q=q, expect=400)
     assert error["error"]["type"] == "invalid_query" and fragment in error["error"]["message"]

@@ -17,25 +17,41 @@ def at(offset: int) -> str:
 
 
 async def test_created_stream_exists_empty_until_written(api):
-    response = await api.http.put("/api/v1/streams", json={"labels": {"job": "a"}, "metadata": {"display_name": "Job A"}},
-                                  headers=auth())
+    response = await api.http.put(
+        "/api/v1/streams", json={"labels": {"job": "a"}, "metadata": {"display_name": "Job A"}}, headers=auth()
+    )
     assert response.status == 201
     created = await response.json()
     streams = (await api.get("/api/v1/streams", labels__job="a"))["streams"]
-    assert streams == [{"id": created["stream"]["id"], "labels": {"job": "a"}, "metadata": {"display_name": "Job A"},
-                        "first_timestamp": None, "last_timestamp": None, "lines": 0}]
+    assert streams == [
+        {
+            "id": created["stream"]["id"],
+            "labels": {"job": "a"},
+            "metadata": {"display_name": "Job A"},
+            "first_timestamp": None,
+            "last_timestamp": None,
+            "lines": 0,
+        }
+    ]
     assert (await api.get("/api/v1/streams", labels__job="missing"))["streams"] == []
-    again = await api.http.put("/api/v1/streams", json={"labels": {"job": "a"}, "metadata": {"display_name": "A2"}},
-                               headers=auth())
+    again = await api.http.put(
+        "/api/v1/streams", json={"labels": {"job": "a"}, "metadata": {"display_name": "A2"}}, headers=auth()
+    )
     assert again.status == 200
 
 
 async def test_streams_report_edges_counts_and_window(api):
-    await api.post_lines({"labels": {"job": "b", "part": "1"}, "lines": [{"@timestamp": at(i), "message": "x"} for i in range(3)]})
+    await api.post_lines(
+        {"labels": {"job": "b", "part": "1"}, "lines": [{"@timestamp": at(i), "message": "x"} for i in range(3)]}
+    )
     await api.post_lines({"labels": {"job": "b", "part": "2"}, "lines": [{"@timestamp": at(100), "message": "y"}]})
     streams = (await api.get("/api/v1/streams", labels__job="b"))["streams"]
     by_part = {s["labels"]["part"]: s for s in streams}
-    assert by_part["1"]["lines"] == 3 and by_part["1"]["first_timestamp"] == at(0) and by_part["1"]["last_timestamp"] == at(2)
+    assert (
+        by_part["1"]["lines"] == 3
+        and by_part["1"]["first_timestamp"] == at(0)
+        and by_part["1"]["last_timestamp"] == at(2)
+    )
     assert by_part["1"]["metadata"] == {}
     windowed = (await api.get("/api/v1/streams", labels__job="b", start=at(50)))["streams"]
     assert [s["labels"]["part"] for s in windowed] == ["2"]
@@ -50,7 +66,9 @@ async def test_stream_validation(api):
 
 
 async def test_line_by_id_and_tenant_isolation(api):
-    await api.post_lines({"labels": {"job": "c"}, "lines": [{"@timestamp": at(1), "message": "hello", "fields": {"k": {"n": 1}}}]})
+    await api.post_lines(
+        {"labels": {"job": "c"}, "lines": [{"@timestamp": at(1), "message": "hello", "fields": {"k": {"n": 1}}}]}
+    )
     line = (await api.get_lines(labels__job="c"))["lines"][0]
     assert len(line["id"]) == 32
     fetched = await api.get(f"/api/v1/lines/{line['id']}")
@@ -60,8 +78,12 @@ async def test_line_by_id_and_tenant_isolation(api):
 
 
 async def test_context_page_and_its_tokens(api):
-    await api.post_lines({"labels": {"job": "d"}, "lines": [{"@timestamp": at(i), "message": f"c{i}"} for i in range(10)]})
-    await api.post_lines({"labels": {"job": "d", "other": "1"}, "lines": [{"@timestamp": at(5), "message": "not mine"}]})
+    await api.post_lines(
+        {"labels": {"job": "d"}, "lines": [{"@timestamp": at(i), "message": f"c{i}"} for i in range(10)]}
+    )
+    await api.post_lines(
+        {"labels": {"job": "d", "other": "1"}, "lines": [{"@timestamp": at(5), "message": "not mine"}]}
+    )
     lines = (await api.get_lines(labels__job="d", limit=100))["lines"]
     target = next(l for l in lines if l["message"] == "c5")
     context = await api.get(f"/api/v1/lines/{target['id']}/context", before=2, after=3)
@@ -76,7 +98,9 @@ async def test_context_page_and_its_tokens(api):
 
 
 async def test_delete_streams_progress_and_removes_streams(api):
-    await api.post_lines({"labels": {"job": "e"}, "lines": [{"@timestamp": at(i), "message": "z"} for i in range(2500)]})
+    await api.post_lines(
+        {"labels": {"job": "e"}, "lines": [{"@timestamp": at(i), "message": "z"} for i in range(2500)]}
+    )
     await api.post_lines({"labels": {"job": "keep"}, "lines": [{"@timestamp": at(1), "message": "stay"}]})
     forbidden = await api.http.delete("/api/v1/lines", params={"labels.job": "e"}, headers=auth("rw-acme"))
     assert forbidden.status == 403
@@ -87,7 +111,11 @@ async def test_delete_streams_progress_and_removes_streams(api):
     updates = [orjson.loads(line) for line in (await response.read()).splitlines()]
     assert updates[0] == {"status": "deleting", "deleted": 0, "total": 2500, "percent_complete": 0.0}
     assert any(0 < u["percent_complete"] < 100 for u in updates)
-    assert updates[-1]["status"] == "complete" and updates[-1]["deleted"] == 2500 and updates[-1]["percent_complete"] == 100.0
+    assert (
+        updates[-1]["status"] == "complete"
+        and updates[-1]["deleted"] == 2500
+        and updates[-1]["percent_complete"] == 100.0
+    )
     assert (await api.get_lines(labels__job="e"))["lines"] == []
     assert (await api.get("/api/v1/streams", labels__job="e"))["streams"] == []
     assert len((await api.get_lines(labels__job="keep"))["lines"]) == 1

@@ -19,7 +19,6 @@ from tests.helpers import auth, ts
 from tests.sse import WAIT, EventReader, open_tail
 
 
-
 async def open_slow_tail(api, path: str) -> EventReader:
     """A tail read through a socket with a tiny receive buffer, so the server feels a slow reader."""
     sock = socket.socket()
@@ -105,9 +104,15 @@ async def index_line_directly(es, prefix: str, message: str, seq: str) -> None:
     stamp = now_ns()
     labels = {"app": "web"}
     document = {
-        "@timestamp": format_rfc3339_ns(stamp), "order_num": 0, "seq": seq, "message": message,
-        "labels": labels, "stream_id": stream_id("acme", labels), "tenant": "acme",
-        "ingested_at": format_rfc3339_ns(position_ns(seq)), "fields": {},  # as the writer stamps it
+        "@timestamp": format_rfc3339_ns(stamp),
+        "order_num": 0,
+        "seq": seq,
+        "message": message,
+        "labels": labels,
+        "stream_id": stream_id("acme", labels),
+        "tenant": "acme",
+        "ingested_at": format_rfc3339_ns(position_ns(seq)),
+        "fields": {},  # as the writer stamps it
     }
     index = IndexLayout(prefix).lines_index(stamp)
     await es.create(index=index, id=secrets.token_hex(16), document=document, refresh="wait_for")
@@ -253,9 +258,7 @@ async def test_tail_is_confined_to_the_callers_tenant(make_api, settings):
     tail.close()
 
 
-@pytest.mark.parametrize(
-    "token, status, error_type", [(None, 401, "unauthorized"), ("write-acme", 403, "forbidden")]
-)
+@pytest.mark.parametrize("token, status, error_type", [(None, 401, "unauthorized"), ("write-acme", 403, "forbidden")])
 async def test_tail_needs_the_read_role(api, token, status, error_type):
     response = await api.http.get("/api/v1/tail", headers=auth(token) if token else {})
     assert response.status == status
