@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test bench
+.PHONY: serve test check bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,13 @@ $(VENV)/.installed: pyproject.toml
 serve: $(VENV)/.installed
 	$(BIN)/logriver serve --dev
 
-test: $(VENV)/.installed
+# Lint, format and type checks run with the tests: zero findings or the run fails.
+check: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy -p logriver
+
+test: check
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed

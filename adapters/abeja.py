@@ -54,7 +54,7 @@ def abeja_error_response(error: LogriverError, request: web.Request) -> web.Resp
     return json_response(body, error.status, headers)
 
 
-class TimeBound(fields.Field):
+class TimeBound(fields.Field[tuple[int, int]]):
     """`YYYY-MM-DDTHH:MM:SS[.f]` (UTC) or RFC 3339, as (nanoseconds, span of its last digit)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[int, int]:

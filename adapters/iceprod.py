@@ -61,6 +61,7 @@ async def entries_json(
     tenant: str,
     entries: tuple[Entry, AsyncIterator[Entry]],
     keys: frozenset[str] | None,
+    *,
     limit: int,
     by_log_id: bool,
 ) -> AsyncGenerator[bytes, None]:
@@ -135,7 +136,7 @@ async def get_logs_handler(request: web.Request) -> web.StreamResponse:
     first = await anext(entries, None)  # storage errors before the status line keep their status
     if first is None:
         return json_response({})
-    chunks = entries_json(store, caller.tenant, (first, entries), params.keys, params.limit, by_log_id=True)
+    chunks = entries_json(store, caller.tenant, (first, entries), params.keys, limit=params.limit, by_log_id=True)
     return await stream_body(request, chunks, JSON)
 
 
@@ -198,7 +199,7 @@ async def get_task_logs_handler(request: web.Request) -> web.StreamResponse:
     first = await anext(entries, None)
     if first is None:
         raise NotFoundError("Log not found")
-    chunks = entries_json(store, caller.tenant, (first, entries), params.keys, params.num, by_log_id=False)
+    chunks = entries_json(store, caller.tenant, (first, entries), params.keys, limit=params.num, by_log_id=False)
     return await stream_body(request, chunks, JSON)
 
 

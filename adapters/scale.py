@@ -108,7 +108,9 @@ def parse_scale_time(name: str, value: str, now: int) -> int:
     text = value.strip()
     match = _DURATION.fullmatch(text.upper())
     if match and any(match.groups()) and not text.upper().endswith("T"):
-        seconds = sum(float(g.replace(",", ".")) * unit for g, unit in zip(match.groups(), _DURATION_SECONDS) if g)
+        seconds = sum(
+            float(g.replace(",", ".")) * unit for g, unit in zip(match.groups(), _DURATION_SECONDS, strict=False) if g
+        )
         return now - int(seconds * NS_PER_SECOND)
     try:
         return parse_rfc3339_ns(text)
@@ -182,8 +184,9 @@ def log_query(request: web.Request, tenant: str) -> LineQuery:
     if not _JOB_EXE_ID.fullmatch(job_exe_id) or log_id not in LOG_STREAMS:
         raise NotFoundError(NOT_FOUND)
     labels = {"job_exe_id": job_exe_id}
-    if LOG_STREAMS[log_id] is not None:
-        labels["stream"] = LOG_STREAMS[log_id]
+    stream = LOG_STREAMS[log_id]
+    if stream is not None:
+        labels["stream"] = stream
     now = now_ns()
     window = {
         name: parse_scale_time(name, request.query[name], now) if request.query.get(name) else None

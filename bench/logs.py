@@ -86,7 +86,7 @@ def ingest_batches(total: int, batch: int, hosts: int = 8, seed: int = 1) -> lis
         # Millisecond timestamps, like most shippers send: lines close in time collide.
         stamps = [((end - span + i * step + rng.randrange(step)) // NS_PER_MS) * NS_PER_MS for i in range(count)]
         apps = [rng.choice(APPS) for _ in range(count)]
-        lines = [_line(rng, ts, {"app": app}, app) for ts, app in zip(stamps, apps)]
+        lines = [_line(rng, ts, {"app": app}, app) for ts, app in zip(stamps, apps, strict=False)]
         batches.extend(Batch(shared, lines[i : i + batch]) for i in range(0, count, batch))
     rng.shuffle(batches)  # shippers interleave
     return batches

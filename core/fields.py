@@ -9,7 +9,7 @@ from marshmallow import ValidationError, fields
 from logriver.core.timeutil import TimestampError, parse_timestamp_ns
 
 
-class TimestampField(fields.Field):
+class TimestampField(fields.Field[int]):
     """RFC 3339 (up to ns) or integer epoch milliseconds, loaded as integer nanoseconds."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import functools
 import importlib.resources
 import json
@@ -43,7 +44,7 @@ class IndexLayout:
         """The index a line belongs to, from its own timestamp (late lines land in the past)."""
         return self._index_of_hour(timestamp_ns // 3_600_000_000_000)
 
-    @functools.lru_cache(maxsize=1024)
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - one IndexNames per app, alive as long as the app
     def _index_of_hour(self, hour: int) -> str:
         # Every granularity is a whole number of hours, so the hour decides the index.
         bucket = time.strftime(_BUCKET_FORMATS[self.granularity], time.gmtime(hour * 3600))
@@ -72,8 +73,6 @@ class IndexLayout:
 
 
 def _next_bucket_start(start: time.struct_time, granularity: str) -> int:
-    import calendar
-
     base = calendar.timegm(start)
     if granularity == "hour":
         return base + 3600
@@ -94,4 +93,4 @@ def load_template(name: str, prefix: str, required_fields: tuple[str, ...]) -> d
     missing = [f for f in required_fields if f not in properties]
     if missing:
         raise TemplateError(f"mappings/{name}.json lacks fields {missing}")
-    return body
+    return dict(body)

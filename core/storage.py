@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from typing import Any
 from dataclasses import dataclass
 
 import elastic_transport
@@ -49,9 +50,11 @@ def _is_user_query_error(exc: ApiError) -> bool:
     return bool(kinds & {"query_shard_exception", "parse_exception", "too_many_clauses", "illegal_argument_exception"})
 
 
-def _root_causes(exc: ApiError) -> list[dict]:
+def _root_causes(exc: ApiError) -> list[dict[str, Any]]:
     body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    error = body.get("error")
+    if not isinstance(error, dict):
+        error = {}
     return list(error.get("root_cause") or [error])
 
 

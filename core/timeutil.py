@@ -75,7 +75,7 @@ def _parse_general(text: str) -> int:
 
 
 @functools.lru_cache(maxsize=4096)
-def _epoch_seconds(year: str, month: str, day: str, hour: str, minute: str, second: str) -> int:
+def _epoch_seconds(year: str, month: str, day: str, hour: str, minute: str, second: str) -> int:  # noqa: PLR0917 - positional: a cheap cache key on the hot path
     # Lines of one batch share their seconds; the cache saves most of the calendar work.
     _check_ranges(int(month), int(day), int(hour), int(minute), int(second))
     return calendar.timegm((int(year), int(month), int(day), int(hour), int(minute), int(second), 0, 0, 0))

@@ -135,7 +135,8 @@ class BulkService:
             raise OverloadedError("storage is shedding load; nothing was stored, retry the request")
         problems.update({r.index: ItemError(400, r.type, r.message) for r in result.rejected})
         outcomes = {
-            position: (doc_id, outcome) for (position, _), doc_id, outcome in zip(valid, result.ids, result.outcomes)
+            position: (doc_id, outcome)
+            for (position, _), doc_id, outcome in zip(valid, result.ids, result.outcomes, strict=False)
         }
         for position, (_, outcome) in outcomes.items():
             if outcome == UNAVAILABLE:
@@ -174,7 +175,9 @@ class BulkService:
         return valid, problems
 
 
-def render_item(action: BulkAction, problem: ItemError | None, written_id: str | None, outcome: str | None) -> dict:
+def render_item(
+    action: BulkAction, problem: ItemError | None, written_id: str | None, outcome: str | None
+) -> dict[str, Any]:
     """One bulk item in Elasticsearch's shape: `{op: {_index, _id, status, result | error}}`."""
     item: dict[str, Any] = {"_index": action.index, "_id": action.doc_id or written_id}
     # Only a client `_id` makes a replay visible: a retried request without ids is answered as

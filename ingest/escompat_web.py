@@ -118,7 +118,7 @@ def _advance(pattern: tuple[str, ...], key: str) -> list[tuple[str, ...]]:
     if head == "**":
         deeper = [pattern]
         if len(pattern) == 1:
-            return deeper + [()]
+            return [*deeper, ()]
         return deeper + ([pattern[2:]] if _name_pattern(pattern[1]).fullmatch(key) else [])
     return [pattern[1:]] if _name_pattern(head).fullmatch(key) else []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -60,7 +61,9 @@ async def delete_lines_handler(request: web.Request) -> web.StreamResponse:
     return await stream_body(request, _ndjson_progress(first, progress), "application/x-ndjson", coalesce=False)
 
 
-async def _ndjson_progress(first: dict, progress: AsyncIterator[dict]) -> AsyncGenerator[bytes, None]:
+async def _ndjson_progress(
+    first: dict[str, Any], progress: AsyncIterator[dict[str, Any]]
+) -> AsyncGenerator[bytes, None]:
     yield orjson.dumps(first) + b"\n"
     try:
         async for update in progress:

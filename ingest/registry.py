@@ -98,7 +98,7 @@ class StreamRegistry:
         removed = 0
         with translate_es_errors("deleting streams"):
             while True:
-                found = await self.storage.client.search(index=index, query=query, size=DELETE_BATCH, _source=False)
+                found = await self.storage.client.search(index=index, query=query, size=DELETE_BATCH, source=False)
                 hits = found["hits"]["hits"]
                 if not hits:
                     return removed

@@ -174,7 +174,8 @@ def validate_line(
 
 def _schema_load(item: dict[str, Any]) -> dict[str, Any] | SchemaError:
     try:
-        return _LINE_SCHEMA.load(item)
+        loaded: dict[str, Any] = _LINE_SCHEMA.load(item)
+        return loaded
     except SchemaError as exc:
         return exc
 
@@ -266,6 +267,7 @@ def load_stream(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError("the body must be an object with `labels` and optional `metadata`")
     try:
-        return StreamSchema().load(data)
+        stream: dict[str, Any] = StreamSchema().load(data)
+        return stream
     except SchemaError as exc:
         raise ValidationError("invalid stream", {"errors": exc.messages}) from None

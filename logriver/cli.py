@@ -7,7 +7,8 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -24,7 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.run(args)
+        status: int = args.run(args)
+        return status
     except (SettingsError, esruntime.ElasticsearchRuntimeError) as exc:
         print(f"logriver: {exc}", file=sys.stderr)
         return 1
@@ -52,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # Further commands (tail, search) add their sub-parsers here.
-CLI_EXTENSIONS: list = [add_client_commands]
+CLI_EXTENSIONS: list[Callable[[Any], None]] = [add_client_commands]
 
 
 def _run_es(args: argparse.Namespace) -> int:
@@ -81,7 +83,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         )
         return 1
     es_url = settings.es_url or esruntime.from_env(os.environ).start()
-    from logriver.app import create_app
+    from logriver.app import create_app  # noqa: PLC0415 - `logriver es` and the clients need not load the app
 
     print(f"logriver: Elasticsearch at {es_url}; listening on http://{settings.host}:{settings.port}", flush=True)
     _tune_garbage_collector()

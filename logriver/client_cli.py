@@ -201,11 +201,13 @@ async def search(
 
 
 async def _get_json(target: Target, path: str, params: dict[str, str]) -> Any:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        async with session.get(target.endpoint(path), params=params, headers=target.headers()) as response:
-            if response.status != 200:
-                raise ClientError(await _refusal(response))
-            return await response.json()
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session,
+        session.get(target.endpoint(path), params=params, headers=target.headers()) as response,
+    ):
+        if response.status != 200:
+            raise ClientError(await _refusal(response))
+        return await response.json()
 
 
 def since_start(duration: str) -> str:

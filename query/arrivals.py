@@ -61,7 +61,7 @@ def build_arrival_search(scan: ArrivalScan) -> dict[str, Any]:
         "query": query,
         "sort": [{"seq": {"order": "asc"}}],
         "size": scan.size,
-        "_source": LINE_SOURCE + ["seq"],
+        "_source": [*LINE_SOURCE, "seq"],
         "track_total_hits": False,
     }
 

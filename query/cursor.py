@@ -127,7 +127,8 @@ class TokenCodec:
 
 def _cursor_from_payload(payload: dict[str, Any]) -> Cursor:
     key = payload["k"]
-    direction: Direction = {"o": "older", "n": "newer"}[payload["d"]]
+    directions: dict[str, Direction] = {"o": "older", "n": "newer"}
+    direction = directions[payload["d"]]
     sort_key = None if key is None else SortKey(int(key[0]), int(key[1]), str(key[2]))
     if sort_key is not None:
         int(sort_key.seq, 16)  # a non-hex seq cannot have come from us

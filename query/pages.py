@@ -67,7 +67,7 @@ class PageService:
             self.reader.slice(query, "older", line.key, before + 1) if before else _nothing(),
             self.reader.slice(query, "newer", line.key, after + 1) if after else _nothing(),
         )
-        lines = list(reversed(older[:before])) + [line] + newer[:after]
+        lines = [*list(reversed(older[:before])), line, *newer[:after]]
         fingerprint = self.fingerprint(query)
         page = Page(
             lines,

@@ -166,15 +166,17 @@ class LineReader:
     async def raw_search(self, body: dict[str, Any]) -> dict[str, Any]:
         self.storage.require_ready()
         with translate_es_errors("reading lines"):
-            return await self.storage.client.search(
+            response = await self.storage.client.search(
                 index=self.storage.layout.lines_pattern, ignore_unavailable=True, allow_no_indices=True, **body
             )
+        body_out: dict[str, Any] = response.body
+        return body_out
 
     async def get(self, tenant: str, line_id: str) -> Line | None:
         body = {
             "query": {"bool": {"filter": [{"term": {"tenant": tenant}}, {"ids": {"values": [line_id]}}]}},
             "size": 1,
-            "_source": LINE_SOURCE + ["seq"],
+            "_source": [*LINE_SOURCE, "seq"],
         }
         hits = (await self.raw_search(body))["hits"]["hits"]
         return hit_to_line(hits[0]) if hits else None

@@ -60,7 +60,8 @@ def load_params(schema: Schema, params: Mapping[str, str]) -> dict[str, Any]:
     """Validate query parameters; the 400 names each bad parameter and why."""
     plain = {k: v for k, v in params.items() if not k.startswith(LABEL_PARAM_PREFIX)}
     try:
-        return schema.load(plain)
+        loaded: dict[str, Any] = schema.load(plain)
+        return loaded
     except SchemaError as exc:
         problems = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
         summary = "; ".join(f"{name}: {' '.join(map(str, msgs))}" for name, msgs in problems.items())

@@ -9,7 +9,7 @@ from typing import Any
 from logriver.core.errors import ValidationError
 from logriver.core.storage import translate_es_errors
 from logriver.core.timeutil import NS_PER_MS, format_rfc3339_ns
-from logriver.query.cursor import Cursor, TokenCodec, query_fingerprint
+from logriver.query.cursor import Cursor, Direction, TokenCodec, query_fingerprint
 from logriver.query.reader import LINE_SOURCE, LineQuery, LineReader, Order, build_filter, hit_to_line, sort_clause
 
 _INTERVAL = re.compile(r"^(\d+)(ms|s|m|h|d)$")
@@ -52,7 +52,7 @@ class SearchService:
 
     async def search(self, request: SearchRequest) -> dict[str, Any]:
         fingerprint = query_fingerprint("search", request.order, *request.query.fingerprint_parts())
-        direction = "newer" if request.order == "asc" else "older"
+        direction: Direction = "newer" if request.order == "asc" else "older"
         after = self.codec.decode(request.token, fingerprint).key if request.token else None
         body: dict[str, Any] = {
             "query": {"bool": {"filter": build_filter(request.query)}},

@@ -39,9 +39,8 @@ import contextlib
 import logging
 import re
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Union
 
 from logriver.core.errors import InvalidQueryError, LogriverError
 from logriver.core.settings import Settings
@@ -97,7 +96,7 @@ def refresh_seconds(interval: str) -> float:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)] if match else 1.0
 
 
-TailEvent = Union[Opened, TailLine, Dropped, Heartbeat, Ended]
+TailEvent = Opened | TailLine | Dropped | Heartbeat | Ended
 
 
 class _Group:
@@ -184,7 +183,7 @@ class Subscription:
             self._ended = Ended(reason, self.position, error)
             self._wake.set()
 
-    async def events(self) -> AsyncIterator[TailEvent]:
+    async def events(self) -> AsyncGenerator[TailEvent, None]:
         """Opened, then lines (caught up, then live), drops, heartbeats, and one Ended."""
         yield Opened(self.position)
         async for event in self._catch_up():
@@ -325,7 +324,7 @@ class TailHub:
         if self._failing:
             log.info("tail polling recovered")
             self._failing = False
-        for group, result in zip(groups, results):
+        for group, result in zip(groups, results, strict=False):
             if isinstance(result, InvalidQueryError):
                 group.end("error", result)
             elif isinstance(result, LogriverError):

@@ -50,8 +50,8 @@ def parse_query(text: str) -> dict[str, Any]:
         raise InvalidQueryError("q is empty; leave it out to match every line")
     parser = _Parser(tokens)
     query = parser.parse_or(0)
-    if parser.peek() is not None:
-        tok = parser.peek()
+    tok = parser.peek()
+    if tok is not None:
         raise InvalidQueryError(f"unexpected {tok.text!r} at position {tok.pos}", {"position": tok.pos})
     return query
 

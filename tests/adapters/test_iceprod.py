@@ -222,7 +222,7 @@ async def test_list_limit_must_be_an_integer(api, limit):
 
 
 async def test_list_params_may_come_in_a_json_body(api):
-    first, second, third = await make_entries(api)
+    first, _second, third = await make_entries(api)
     listed = await call(api, "GET", "/logs", {"dataset_id": "d1", "keys": "data", "limit": 1})
     assert listed == {first: {"log_id": first, "data": "first"}}
     assert list(await call(api, "GET", "/logs", {"name": "stdout"})) == [first, third]

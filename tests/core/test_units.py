@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logriver.core.errors import InvalidQueryError, InvalidTokenError
 from logriver.core.indices import IndexLayout, load_template
 from logriver.core.settings import Settings, SettingsError
-from logriver.core.timeutil import TimestampError, format_rfc3339_ns, parse_timestamp_ns
+from logriver.core.timeutil import (
+    TimestampError,
+    _parse_general,
+    _parse_utc_fast,
+    format_rfc3339_ns,
+    parse_timestamp_ns,
+)
 from logriver.query.cursor import Cursor, SortKey, TokenCodec
 from logriver.query.textquery import parse_query
 
@@ -125,11 +133,6 @@ def test_query_nesting_is_bounded():
     with pytest.raises(InvalidQueryError, match="nests deeper"):
         parse_query("(" * 40 + "a" + ")" * 40)
 
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from logriver.core.timeutil import _parse_general, _parse_utc_fast
 
 _timestamp_like = st.builds(
     lambda date, sep, time, frac, zone: f"{date}{sep}{time}{frac}{zone}",

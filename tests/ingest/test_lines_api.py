@@ -23,7 +23,7 @@ async def test_json_array_body_with_per_line_labels(api):
         {"@timestamp": ts(-1), "message": "b", "labels": {"app": "x"}},
     ]
     assert await api.post_lines(lines) == {"accepted": 2, "rejected": []}
-    assert [l["message"] for l in await read_all(api, labels__app="x")] == ["a", "b"]
+    assert [line["message"] for line in await read_all(api, labels__app="x")] == ["a", "b"]
 
 
 async def test_ndjson_body(api):
@@ -33,7 +33,7 @@ async def test_ndjson_body(api):
     )
     assert response.status == 200
     assert (await response.json())["accepted"] == 3
-    assert [l["message"] for l in await read_all(api, labels__k="v")] == ["m3", "m2", "m1"]
+    assert [line["message"] for line in await read_all(api, labels__k="v")] == ["m3", "m2", "m1"]
 
 
 async def test_ndjson_bad_line_is_rejected_alone(api):
@@ -99,7 +99,7 @@ async def test_valid_lines_stored_when_others_rejected(api):
     }
     assert all(r["message"] for r in result["rejected"])
     assert "color" in result["rejected"][5]["message"]
-    assert [l["message"] for l in await read_all(api, labels__v="1")] == ["good"]
+    assert [line["message"] for line in await read_all(api, labels__v="1")] == ["good"]
 
 
 async def test_time_window_rejections_state_the_window(api):
@@ -156,7 +156,7 @@ async def test_retrying_identical_request_never_duplicates(api):
     assert first["accepted"] == second["accepted"] == 3
     lines = await read_all(api, labels__r="1")
     assert len(lines) == 3, "byte-identical lines in one request are distinct lines"
-    assert len({l["id"] for l in lines}) == 3
+    assert len({line["id"] for line in lines}) == 3
 
 
 async def test_client_id_and_order_num_identity_survive_rebatching(api):
@@ -167,7 +167,7 @@ async def test_client_id_and_order_num_identity_survive_rebatching(api):
     await api.post_lines({"labels": {"i": "1"}, "lines": [a, b, c]})
     await api.post_lines({"labels": {"i": "1"}, "lines": [b]})
     await api.post_lines({"labels": {"i": "1"}, "lines": [c, a]})
-    messages = sorted(l["message"] for l in await read_all(api, labels__i="1"))
+    messages = sorted(line["message"] for line in await read_all(api, labels__i="1"))
     assert messages == ["plain", "plain", "with id", "with order"]
 
 
@@ -186,8 +186,8 @@ async def test_equal_timestamps_keep_order_num_then_arrival(api):
     await api.post_lines(
         {"labels": {"o": "2"}, "lines": [{"@timestamp": t, "message": f"arrival {i}"} for i in range(20)]}
     )
-    assert [l["message"] for l in await read_all(api, labels__o="1")] == ["first", "second", "third"]
-    assert [l["message"] for l in await read_all(api, labels__o="2")] == [f"arrival {i}" for i in range(20)]
+    assert [line["message"] for line in await read_all(api, labels__o="1")] == ["first", "second", "third"]
+    assert [line["message"] for line in await read_all(api, labels__o="2")] == [f"arrival {i}" for i in range(20)]
 
 
 async def test_late_lines_land_in_the_index_of_their_time(api, es, index_prefix):
@@ -202,7 +202,7 @@ async def test_late_lines_land_in_the_index_of_their_time(api, es, index_prefix)
     assert len(indices) == 2
     day = time.strftime("%Y.%m.%d", time.gmtime(time.time() - 86400))
     assert indices[0].endswith(day)
-    assert [l["message"] for l in await read_all(api, labels__late="1")] == ["late", "now"]
+    assert [line["message"] for line in await read_all(api, labels__late="1")] == ["late", "now"]
 
 
 async def test_refresh_wait_for_gives_read_your_writes(api):
@@ -241,4 +241,4 @@ async def test_large_request_split_into_several_bulk_calls_is_read_your_writes(a
     assert result == {"accepted": 3000, "rejected": []}
     page = await api.get_lines(labels__big="1", limit=10000)
     assert len(page["lines"]) == 3000
-    assert [l["message"][:6] for l in page["lines"]] == [f"{i:06d}" for i in reversed(range(3000))]
+    assert [line["message"][:6] for line in page["lines"]] == [f"{i:06d}" for i in reversed(range(3000))]

@@ -53,13 +53,13 @@ async def test_one_timestamp_for_all_lines(api):
 async def test_page_shape_and_flags(api):
     await write_stream(api, {"s": "f"}, [BASE + i for i in range(5)])
     head = await api.get_lines(limit=2, labels__s="f")
-    assert [l["message"] for l in head["lines"]] == ["l0", "l1"]
+    assert [line["message"] for line in head["lines"]] == ["l0", "l1"]
     assert head["has_more_older"] is False and head["has_more_newer"] is True
     line = head["lines"][0]
     assert set(line) >= {"id", "@timestamp", "order_num", "message", "labels", "fields"}
     assert line["@timestamp"] == format_rfc3339_ns(BASE)
     tail = await api.get_lines(limit=2, from_="tail", labels__s="f")
-    assert [l["message"] for l in tail["lines"]] == ["l3", "l4"]
+    assert [line["message"] for line in tail["lines"]] == ["l3", "l4"]
     assert tail["has_more_older"] is True and tail["has_more_newer"] is False
     middle = await api.get_lines(limit=1, token_=tail["older_token"], labels__s="f")
     assert middle["lines"][0]["message"] == "l2"
@@ -71,7 +71,7 @@ async def test_mixed_directions_return_to_the_same_lines(api):
     tail = await api.get_lines(limit=3, from_="tail", labels__s="m")
     older = await api.get_lines(limit=3, token_=tail["older_token"], labels__s="m")
     back = await api.get_lines(limit=3, token_=older["newer_token"], labels__s="m")
-    assert [l["message"] for l in back["lines"]] == [l["message"] for l in tail["lines"]]
+    assert [line["message"] for line in back["lines"]] == [line["message"] for line in tail["lines"]]
 
 
 async def test_empty_page_past_the_end_turns_back_exactly(api):
@@ -80,7 +80,7 @@ async def test_empty_page_past_the_end_turns_back_exactly(api):
     beyond = await api.get_lines(limit=4, token_=head["older_token"], labels__s="e")
     assert beyond["lines"] == [] and beyond["has_more_older"] is False and beyond["has_more_newer"] is True
     again = await api.get_lines(limit=10, token_=beyond["newer_token"], labels__s="e")
-    assert [l["message"] for l in again["lines"]] == ["l0", "l1", "l2", "l3"]
+    assert [line["message"] for line in again["lines"]] == ["l0", "l1", "l2", "l3"]
 
 
 async def test_polling_follow_returns_only_new_lines(api):
@@ -90,7 +90,7 @@ async def test_polling_follow_returns_only_new_lines(api):
     assert quiet["lines"] == [] and quiet["has_more_newer"] is False
     await write_stream(api, {"s": "p"}, [BASE + 10, BASE + 10, BASE + 11], prefix="new")
     fresh = await api.get_lines(limit=10, token_=quiet["newer_token"], labels__s="p")
-    assert [l["message"] for l in fresh["lines"]] == ["new0", "new1", "new2"]
+    assert [line["message"] for line in fresh["lines"]] == ["new0", "new1", "new2"]
     nothing = await api.get_lines(limit=10, token_=fresh["newer_token"], labels__s="p")
     assert nothing["lines"] == []
 
@@ -100,7 +100,7 @@ async def test_polling_from_an_empty_stream(api):
     assert empty["lines"] == [] and not empty["has_more_older"] and not empty["has_more_newer"]
     await write_stream(api, {"s": "later"}, [BASE, BASE + 1])
     page = await api.get_lines(limit=10, token_=empty["newer_token"], labels__s="later")
-    assert [l["message"] for l in page["lines"]] == ["l0", "l1"]
+    assert [line["message"] for line in page["lines"]] == ["l0", "l1"]
 
 
 async def test_window_start_inclusive_end_exclusive(api):
@@ -108,11 +108,11 @@ async def test_window_start_inclusive_end_exclusive(api):
     page = await api.get_lines(
         labels__s="w", start=format_rfc3339_ns(BASE + 1_000_000), end=format_rfc3339_ns(BASE + 3_000_000)
     )
-    assert [l["message"] for l in page["lines"]] == ["l1", "l2"]
+    assert [line["message"] for line in page["lines"]] == ["l1", "l2"]
     by_ms = await api.get_lines(
         labels__s="w", start=(BASE + 1_000_000) // 1_000_000, end=(BASE + 3_000_000) // 1_000_000
     )
-    assert [l["message"] for l in by_ms["lines"]] == ["l1", "l2"]
+    assert [line["message"] for line in by_ms["lines"]] == ["l1", "l2"]
     backward = await follow(
         api,
         "older",
@@ -136,7 +136,7 @@ async def test_text_filter(api):
         }
     )
     page = await api.get_lines(labels__s="q", q='disk AND NOT "disk ok"')
-    assert [l["message"] for l in page["lines"]] == ["disk full on node-1"]
+    assert [line["message"] for line in page["lines"]] == ["disk full on node-1"]
 
 
 def tamper(token: str) -> str:
@@ -196,5 +196,5 @@ async def test_start_after_end_is_rejected(api):
 async def test_windows_beyond_storable_dates_are_clamped(api):
     await write_stream(api, {"s": "clamp"}, [BASE])
     page = await api.get_lines(labels__s="clamp", start="1900-01-01T00:00:00Z", end="2999-01-01T00:00:00Z")
-    assert [l["message"] for l in page["lines"]] == ["l0"]
+    assert [line["message"] for line in page["lines"]] == ["l0"]
     assert (await api.get_lines(labels__s="clamp", end="1960-01-01T00:00:00Z"))["lines"] == []

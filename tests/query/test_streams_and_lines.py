@@ -85,16 +85,18 @@ async def test_context_page_and_its_tokens(api):
         {"labels": {"job": "d", "other": "1"}, "lines": [{"@timestamp": at(5), "message": "not mine"}]}
     )
     lines = (await api.get_lines(labels__job="d", limit=100))["lines"]
-    target = next(l for l in lines if l["message"] == "c5")
+    target = next(line for line in lines if line["message"] == "c5")
     context = await api.get(f"/api/v1/lines/{target['id']}/context", before=2, after=3)
-    assert [l["message"] for l in context["lines"]] == ["c3", "c4", "c5", "c6", "c7", "c8"]
+    assert [line["message"] for line in context["lines"]] == ["c3", "c4", "c5", "c6", "c7", "c8"]
     assert context["has_more_older"] and context["has_more_newer"]
     older = await api.get_lines(stream_id=context["stream_id"], token_=context["older_token"], limit=10)
-    assert [l["message"] for l in older["lines"]] == ["c0", "c1", "c2"] and not older["has_more_older"]
+    assert [line["message"] for line in older["lines"]] == ["c0", "c1", "c2"] and not older["has_more_older"]
     newer = await api.get_lines(stream_id=context["stream_id"], token_=context["newer_token"], limit=10)
-    assert [l["message"] for l in newer["lines"]] == ["c9"]
+    assert [line["message"] for line in newer["lines"]] == ["c9"]
     edge = await api.get(f"/api/v1/lines/{lines[0]['id']}/context", before=5, after=0)
-    assert [l["message"] for l in edge["lines"]] == ["c0"] and not edge["has_more_older"] and edge["has_more_newer"]
+    assert (
+        [line["message"] for line in edge["lines"]] == ["c0"] and not edge["has_more_older"] and edge["has_more_newer"]
+    )
 
 
 async def test_delete_streams_progress_and_removes_streams(api):

@@ -185,7 +185,7 @@ async def test_slow_consumer_gets_a_dropped_event_and_a_bounded_buffer(make_api,
         for _ in range(4):  # requests under 1 MB: aiohttp warns about larger raw bodies
             await post(api, [f"{total + i:04d} {big}" for i in range(4)])
             total += 4
-        await wait_for(lambda: hub.lines_read >= total)
+        await wait_for(lambda written=total: hub.lines_read >= written)
     received: list[str] = []
     dropped = 0
     while len(received) + dropped < total:
