@@ -72,9 +72,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        error = LogriverError(exc.reason, type=_snake(exc.reason))
-        error.status = exc.status
-        return _renderer_for(request)(error, request)
+        http_error = LogriverError(exc.reason, type=_snake(exc.reason))
+        http_error.status = exc.status
+        return _renderer_for(request)(http_error, request)
     except Exception as exc:
         return _renderer_for(request)(_internal(exc), request)
 
