@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import elastic_transport
 from elasticsearch import ApiError, AsyncElasticsearch

@@ -42,7 +42,7 @@ input(type="imfile" File="{source}" Tag="app" ruleset="ship" freshStartTail="off
 
 def _installed() -> bool:
     query = ["dpkg-query", "-W", "-f=${Status}\n", *PACKAGES]
-    result = subprocess.run(query, capture_output=True, text=True)
+    result = subprocess.run(query, capture_output=True, text=True, check=False)
     return result.returncode == 0 and result.stdout.count("install ok installed") == len(PACKAGES)
 
 
@@ -73,15 +73,14 @@ def start_rsyslog(rsyslogd, tmp_path) -> Iterator:
         url = f"http://127.0.0.1:{port}{PREFIX}"  # a path in `server` needs the port inside the URL
         config = tmp_path / "rsyslog.conf"
         config.write_text(CONFIG.format(work=work, url=url, port=port, index=INDEX, source=source))
-        check = subprocess.run([rsyslogd, "-N1", "-f", str(config)], capture_output=True, text=True)
+        check = subprocess.run([rsyslogd, "-N1", "-f", str(config)], capture_output=True, text=True, check=False)
         assert check.returncode == 0, check.stdout + check.stderr
-        log = open(tmp_path / "rsyslogd.out", "wb")
-        process = subprocess.Popen(
-            [rsyslogd, "-n", "-f", str(config), "-i", str(tmp_path / "rsyslogd.pid")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        with open(tmp_path / "rsyslogd.out", "wb") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [rsyslogd, "-n", "-f", str(config), "-i", str(tmp_path / "rsyslogd.pid")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         started.append(process)
         return process
 
