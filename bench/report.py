@@ -79,5 +79,5 @@ def depth_lines(result: DepthResult, repeat: int) -> list[str]:
     return out
 
 
-def final_line(ingest: float, depth: float) -> str:
-    return f"ingest_ratio={ingest:.2f} depth_ratio={depth:.2f}"
+def final_line(ingest: float, depth: float, peak_rss_mib: float) -> str:
+    return f"ingest_ratio={ingest:.2f} depth_ratio={depth:.2f} peak_rss_mib={peak_rss_mib:.0f}"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from bench.cluster import Cluster, elasticsearch_url
 from bench.depth import DEPTH_PREFIX, MARGIN, measure_depth
 from bench.ingest import measure_ingest
+from bench.memory import measure_memory, memory_lines
 from bench.report import depth_lines, depth_ratio, final_line, ingest_lines
 from bench.send import BenchError
 
@@ -27,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients, both ways")
     parser.add_argument("--rounds", type=int, default=4, help="ingest rounds; the order of the ways alternates")
     parser.add_argument("--repeat", type=int, default=50, help="timed requests per page case")
+    parser.add_argument("--writers", type=int, default=64, help="concurrent writers of the memory load (0 skips it)")
+    parser.add_argument("--writer-batches", type=int, default=4, help="batches each writer posts in the memory load")
     parser.add_argument(
         "--keep", action="store_true", help=f"keep the depth stream ({DEPTH_PREFIX}-*) for the next run"
     )
@@ -34,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.writers < 0 or args.writer_batches < 1:
+        parser.error("--writers must be >= 0 and --writer-batches >= 1")
     if args.lines < 0 or args.batch < 1 or args.concurrency < 1 or args.rounds < 1 or args.repeat < 1:
         parser.error("--lines must be >= 0; --batch, --concurrency, --rounds and --repeat >= 1")
     if args.depth_lines and args.depth_lines < 2 * MARGIN:
@@ -44,7 +49,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 async def _run(url: str, source: str, args: argparse.Namespace) -> str:
     cluster = Cluster.connect(url)
-    ingest_ratio = depth = float("nan")
+    ingest_ratio = depth = peak_rss = float("nan")
     try:
         version = await cluster.version()
         print(f"logriver bench: Elasticsearch {version} at {url} ({source}), {os.cpu_count()} CPUs", flush=True)
@@ -53,6 +58,12 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
             result = await measure_ingest(cluster, args.lines, args.batch, args.concurrency, args.rounds, run_id)
             print("\n".join(ingest_lines(result, args.batch, args.concurrency, args.rounds)), flush=True)
             ingest_ratio = result.ratio
+        if args.writers:
+            load = await measure_memory(
+                cluster, args.writers, args.writer_batches, args.batch, f"lrbench-{secrets.token_hex(4)}-mem"
+            )
+            print("\n".join(memory_lines(load)), flush=True)
+            peak_rss = load.peak_rss_mib
         if args.depth_lines:
             found = await measure_depth(cluster, args.depth_lines, args.batch, args.concurrency, args.repeat)
             print("\n".join(depth_lines(found, args.repeat)), flush=True)
@@ -61,7 +72,7 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
         if args.depth_lines and not args.keep:
             await cluster.delete_prefix(DEPTH_PREFIX)
         await cluster.close()
-    return final_line(ingest_ratio, depth)
+    return final_line(ingest_ratio, depth, peak_rss)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,7 +28,9 @@ class Settings:
     retention_interval_seconds: int = 3600  # how often the retention task looks for expired indices
     host: str = "127.0.0.1"
     port: int = 8080
-    max_request_bytes: int = 32 * MIB  # a whole (decompressed) request body
+    max_request_bytes: int = 16 * MIB  # a whole (decompressed) request body; bounds one request's memory (about 10x)
+    max_inflight_bytes: int = 8 * MIB  # request bytes parsed and written at once; past it writers wait, then 429
+    admission_wait_seconds: float = 2.0  # how long a request waits for room in max_inflight_bytes before 429
     max_message_bytes: int = 1 * MIB  # one line's message, UTF-8 encoded
     max_labels: int = 32  # labels per line
     max_label_name_length: int = 128
@@ -78,6 +80,8 @@ class Settings:
                 f"LOGRIVER_INDEX_PREFIX {prefix!r} is not a valid Elasticsearch index name start: "
                 "use lowercase letters, digits, '-' or '_'"
             )
+        if self.max_inflight_bytes < 1 or self.admission_wait_seconds < 0:
+            raise SettingsError("LOGRIVER_MAX_INFLIGHT_BYTES must be >= 1 and LOGRIVER_ADMISSION_WAIT_SECONDS >= 0")
         if self.retention_days < 0 or self.max_future_seconds < 0:
             raise SettingsError("LOGRIVER_RETENTION_DAYS and LOGRIVER_MAX_FUTURE_SECONDS must be >= 0")
 

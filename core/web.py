@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from logriver.core.admission import Admission, Reservation
 from logriver.core.auth import Principal, TokenStore, authenticate
 from logriver.core.errors import BadRequestError, LogriverError, request_too_large
 from logriver.core.settings import Settings
@@ -20,6 +21,8 @@ log = logging.getLogger("logriver.http")
 SETTINGS = web.AppKey("settings", Settings)
 STORAGE = web.AppKey("storage", Storage)
 TOKENS = web.AppKey("tokens", TokenStore)
+ADMISSION = web.AppKey("admission", Admission)
+RESERVATION = "logriver.reservation"  # the request's admitted bytes, set by admission_middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # An API family renders errors in its own envelope: (error, request) -> response.
@@ -97,17 +100,36 @@ def principal(request: web.Request, role: str) -> Principal:
     return caller
 
 
+@web.middleware
+async def admission_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give back the bytes `read_body` admitted once the response is done, whatever happened."""
+    reservation = Reservation()
+    request[RESERVATION] = reservation
+    try:
+        return await handler(request)
+    finally:
+        await request.config_dict[ADMISSION].release(reservation)
+
+
 async def read_body(request: web.Request, settings: Settings) -> bytes:
-    """Read the raw body, refusing more than the request limit before buffering it all."""
+    """Read the raw body within the request limit and the in-flight budget (429 past it).
+
+    The declared length is admitted before anything is read, so a refused request costs no
+    memory; bytes beyond it (chunked or inflated bodies) are admitted as they arrive.
+    """
     declared = request.content_length
     if declared is not None and declared > settings.max_request_bytes:
         raise request_too_large(settings.max_request_bytes)
+    admission, reservation = request.config_dict[ADMISSION], request[RESERVATION]
+    await admission.reserve(reservation, declared or 0)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(1 << 16):
         size += len(chunk)
         if size > settings.max_request_bytes:
             raise request_too_large(settings.max_request_bytes)
+        if size > reservation.size:
+            await admission.reserve(reservation, size - reservation.size)
         chunks.append(chunk)
     return b"".join(chunks)
 

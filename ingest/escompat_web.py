@@ -34,10 +34,14 @@ class UnsupportedMediaTypeError(LogriverError):
     type = "media_type_header_exception"
 
 
+# Elasticsearch's own type for a request it sheds under load, which shippers recognise.
+_ES_TYPES = {429: "es_rejected_execution_exception"}
+
+
 def es_error_response(error: LogriverError, request: web.Request) -> web.Response:
     """Errors in Elasticsearch's shape: `{"error": {"root_cause", "type", "reason"}, "status"}`."""
     # Elasticsearch answers every authentication or permission failure as a security_exception.
-    kind = "security_exception" if error.status in (401, 403) else error.type
+    kind = "security_exception" if error.status in (401, 403) else _ES_TYPES.get(error.status, error.type)
     cause: dict[str, Any] = {"type": kind, "reason": error.message}
     body: dict[str, Any] = {"error": {"root_cause": [cause], **cause}, "status": error.status}
     if error.details:

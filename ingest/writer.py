@@ -128,15 +128,12 @@ class LineWriter:
             streams.setdefault(sid, line.labels)
             doc_id = line_id(tenant, sid, line, position, digest)
             ids.append(doc_id)
-            operations.append(
-                orjson.dumps({"create": {"_index": layout.lines_index(line.timestamp_ns), "_id": doc_id}})
-            )
-            operations.append(
-                orjson.dumps(_line_document(tenant, sid, line, SequenceAllocator.format(base, offset, node), ingested))
-            )
+            operations.append(_create_action(layout.lines_index(line.timestamp_ns), doc_id))
+            document = _line_document(tenant, sid, line, SequenceAllocator.format(base, offset, node), ingested)
+            operations.append(_compact(orjson.dumps(document)))
         for sid, labels in streams.items():
-            operations.append(orjson.dumps({"create": {"_index": layout.streams_index, "_id": sid}}))
-            operations.append(orjson.dumps(stream_document(tenant, sid, labels, {}, ingested)))
+            operations.append(_create_action(layout.streams_index, sid))
+            operations.append(_compact(orjson.dumps(stream_document(tenant, sid, labels, {}, ingested))))
         return operations, ids
 
     async def _bulk_with_retries(self, operations: list[bytes], refresh: bool) -> list[tuple[int, Any]]:
@@ -260,6 +257,20 @@ def _storage_reason(error: Any) -> str:
         caused = error.get("caused_by", {}).get("reason") if isinstance(error.get("caused_by"), dict) else None
         return f"{reason}: {caused}" if caused else str(reason)
     return str(error)
+
+
+def _create_action(index: str, doc_id: str) -> bytes:
+    # Index names (a validated prefix plus a date) and ids (hex) never need JSON escaping.
+    return b'{"create":{"_index":"%s","_id":"%s"}}' % (index.encode(), doc_id.encode())
+
+
+def _compact(encoded: bytes) -> bytes:
+    """A copy of exactly its length: orjson returns its whole working buffer, about 4 KiB a call.
+
+    Held for a bulk call and its retries, those buffers were most of a request's memory
+    (tracemalloc: 13 of 25 MiB for a 2,000-line request), so held documents are copied.
+    """
+    return bytes(memoryview(encoded))
 
 
 def _line_document(tenant: str, sid: str, line: LineIn, seq: str, ingested: str) -> dict[str, Any]:
