@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from logriver.configdoc import REGENERATE, ConfigDocError, reference_from_source, render, settings_reference
+from logriver.configdoc import (
+    REGENERATE,
+    ConfigDocError,
+    SettingDoc,
+    reference_from_source,
+    render,
+    settings_reference,
+)
 from logriver.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +53,7 @@ def test_every_logriver_variable_in_the_code_is_a_setting() -> None:
     assert not unknown, f"variables read outside Settings (add them as fields): {unknown}"
 
 
-def _reference(code: str) -> list:
+def _reference(code: str) -> list[SettingDoc]:
     source = textwrap.dedent(code)
     namespace: dict[str, object] = {}
     exec(compile(source, "<settings>", "exec"), namespace)
