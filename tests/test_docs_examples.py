@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -138,7 +139,8 @@ def check_output(expectation: Expectation, output: str) -> str | None:
 async def service_url(aiohttp_client: AiohttpClient, es: AsyncElasticsearch, settings: Settings, es_url: str) -> str:
     """The real app, storage ready, with one admin token of the tenant `default`."""
     tokens = TokenStore({TOKEN: Principal("default", frozenset({"admin"}))})
-    client = await aiohttp_client(create_app(settings, tokens, es_url))
+    fast_tail = dataclasses.replace(settings, tail_poll_seconds=0.2)  # examples wait for tailed lines
+    client = await aiohttp_client(create_app(fast_tail, tokens, es_url))
     deadline = asyncio.get_running_loop().time() + 30
     while (await client.get("/readyz")).status != 200:
         assert asyncio.get_running_loop().time() < deadline, "storage did not become ready"
