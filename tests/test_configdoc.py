@@ -91,3 +91,14 @@ def test_a_field_without_a_meaning_is_refused() -> None:
                 bare: int = 1
             """
         )
+
+
+def test_only_settings_reads_logriver_variables_from_the_environment() -> None:
+    reads = re.compile(r"""(?:environ|getenv)\s*(?:\.get\s*)?[(\[]\s*["']LOGRIVER_""")
+    readers = [
+        str(path.relative_to(ROOT))
+        for folder in ("core", "ingest", "query", "adapters", "logriver", "bench")
+        for path in (ROOT / folder).rglob("*.py")
+        if reads.search(path.read_text(encoding="utf-8"))
+    ]
+    assert not readers, f"read LOGRIVER_* through Settings.from_env, not os.environ: {readers}"
