@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test check bench
+.PHONY: serve test check bench docs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,7 @@ test: check
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench
+
+# Regenerates docs/configuration.md from logriver.core.settings.Settings.
+docs: $(VENV)/.installed
+	$(BIN)/python -m logriver.configdoc

@@ -18,11 +18,11 @@ from logriver.core.settings import Settings
 @contextlib.contextmanager
 def elasticsearch_url() -> Iterator[tuple[str, str]]:
     """LOGRIVER_ES_URL when set; else the local node, stopped afterwards only if this run started it."""
-    configured = os.environ.get("LOGRIVER_ES_URL")
-    if configured:
-        yield configured.rstrip("/"), "LOGRIVER_ES_URL"
+    settings = Settings.from_env(os.environ)
+    if settings.es_url:
+        yield settings.es_url.rstrip("/"), "LOGRIVER_ES_URL"
         return
-    local = esruntime.from_env(os.environ)
+    local = esruntime.from_settings(settings)
     already_running = local.status() is not None
     url = local.start()
     try:

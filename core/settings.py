@@ -9,51 +9,84 @@ from typing import Any
 
 GRANULARITIES = ("hour", "day", "month")
 MIB = 1024 * 1024
+MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
 
 
 class SettingsError(ValueError):
     """A ``LOGRIVER_*`` variable has a value the service cannot use."""
 
 
+def _random_secret() -> str:
+    return secrets.token_hex(32)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Every knob of the service; each field maps to ``LOGRIVER_<FIELD>``."""
+    """Every knob of logriver; each field maps to ``LOGRIVER_<FIELD>``.
 
-    es_url: str = ""  # empty: use the local Elasticsearch provisioned by `logriver es`
-    index_prefix: str = "logriver"  # every index and template name starts with it
-    index_granularity: str = "day"  # one lines index per UTC hour, day or month
-    index_refresh_interval: str = "1s"  # how soon written lines become searchable without ?refresh
-    retention_days: int = 30  # lines older than this are rejected and their indices deleted; 0 keeps all
+    Each field keeps a default and a one-line ``# meaning`` comment on its own line of code:
+    ``python -m logriver.configdoc`` renders docs/configuration.md from them, grouped under the
+    ``# --- <group> ---`` comments. Add a field to the group it belongs to (or start a group).
+    """
+
+    # --- Elasticsearch connection ---
+    es_url: str = ""  # Elasticsearch URL, `http://user:password@host:9200` for basic auth; empty: run a local node
+    es_timeout_seconds: float = 30.0  # timeout of one Elasticsearch request
+    es_retries: int = 3  # bounded retries of the lines Elasticsearch pushed back (429) in one bulk request
+    readiness_interval_seconds: float = 2.0  # how often storage is probed while it is not ready
+
+    # --- Indices and retention ---
+    index_prefix: str = "logriver"  # start of every index and template name
+    index_granularity: str = "day"  # one lines index per UTC `hour`, `day` or `month`
+    index_refresh_interval: str = "1s"  # how soon written lines become searchable without `?refresh`
+    retention_days: int = 30  # lines older than this are rejected and their indices deleted; `0` keeps everything
     max_future_seconds: int = 7200  # lines further in the future than this are rejected
     retention_interval_seconds: int = 3600  # how often the retention task looks for expired indices
-    host: str = "127.0.0.1"
-    port: int = 8080
-    max_request_bytes: int = 16 * MIB  # a whole (decompressed) request body; bounds one request's memory (about 10x)
-    max_inflight_bytes: int = 8 * MIB  # request bytes parsed and written at once; past it writers wait, then 429
-    admission_wait_seconds: float = 2.0  # how long a request waits for room in max_inflight_bytes before 429
-    max_message_bytes: int = 1 * MIB  # one line's message, UTF-8 encoded
+
+    # --- HTTP service ---
+    host: str = "127.0.0.1"  # listen address of `logriver serve` (`--host` overrides it)
+    port: int = 8080  # listen port of `logriver serve` (`--port` overrides it)
+    auth_file: str = ""  # JSON file of API tokens; empty: `logriver serve` refuses to start unless `--dev` is given
+    token_secret: str = field(default_factory=_random_secret)  # signs page tokens; unset: random per process
+    retry_after_seconds: int = 5  # `Retry-After` of `429`/`503`/`504` answers
+
+    # --- Limits of a request and a line ---
+    max_request_bytes: int = 16 * MIB  # largest body after decompression (16 MiB), else `413`; costs ~10x in memory
+    max_inflight_bytes: int = 8 * MIB  # request bytes parsed and written at once (8 MiB); then writes wait, or `429`
+    admission_wait_seconds: float = 2.0  # how long a write waits for room in `max_inflight_bytes` before its `429`
+    max_message_bytes: int = 1 * MIB  # largest message of one line, UTF-8 bytes (1 MiB)
     max_labels: int = 32  # labels per line
-    max_label_name_length: int = 128
-    max_label_value_length: int = 1024
+    max_label_name_length: int = 128  # characters of a label name
+    max_label_value_length: int = 1024  # characters of a label value
     max_fields_depth: int = 16  # nesting depth of a line's `fields` object
-    token_secret: str = field(default_factory=lambda: secrets.token_hex(32))  # signs page tokens
-    auth_file: str = ""  # JSON file of API tokens; empty requires --dev
-    es_timeout_seconds: float = 30.0  # one Elasticsearch request
-    es_retries: int = 3  # bounded retries of a bulk request's retriable items
-    readiness_interval_seconds: float = 2.0  # how often storage is probed while not ready
-    retry_after_seconds: int = 5  # Retry-After sent with 503 answers
-    search_max_total: int = 10000  # hit counts above this are reported as a lower bound ("gte")
+
+    # --- Search and live tail ---
+    search_max_total: int = 10000  # hits are counted exactly up to this, beyond it as a lower bound (`gte`)
     tail_poll_seconds: float = 1.0  # how often the shared tail poller asks for new lines
-    tail_buffer_lines: int = 10000  # per tail subscriber before lines are dropped
+    tail_buffer_lines: int = 10000  # lines queued per tail stream before dropping; the most one filter reads per poll
     tail_max_seconds: int = 3600  # longest a tail session stays open
-    es_compat_version: str = "8.17.0"  # version.number reported by the Elasticsearch-compatible surface
-    es_compat_prefix: str = "/es"  # path of the Elasticsearch-compatible surface; empty turns it off
-    es_compat_timestamp_field: str = "@timestamp"  # document field with a line's time; absent: time received
-    es_compat_message_fields: str = "message,log,msg"  # comma-separated; the first present is the message
-    es_compat_order_field: str = ""  # document field holding order_num (Scale's fluentd: scale_order_num)
+
+    # --- Elasticsearch-compatible adapter (log shippers) ---
+    es_compat_prefix: str = "/es"  # path of the Elasticsearch-compatible adapter; `/`: the root; empty: off
+    es_compat_version: str = "8.17.0"  # `version.number` reported; Filebeat refuses an Elasticsearch older than itself
+    es_compat_timestamp_field: str = "@timestamp"  # document field with a line's time; absent: the time received
+    es_compat_message_fields: str = "message,log,msg"  # comma-separated fields; the first one present is the message
+    es_compat_order_field: str = ""  # document field holding `order_num` (Scale: `scale_order_num`); empty: none
     es_compat_label_fields: str = ""  # comma-separated document fields (dotted paths) promoted to labels
     es_compat_index_label: str = "index"  # label holding the target index, date suffix removed; empty: none
+
+    # --- Foreign APIs ---
     abeja_page_size: int = 100  # default page size of the ABEJA log API
+
+    # --- Local Elasticsearch (`logriver es`, and `logriver serve` without LOGRIVER_ES_URL) ---
+    es_home: str = ""  # cache and run dir; empty: `/var/cache/logriver/elasticsearch` as root, else under `~/.cache`
+    es_port: int = 9250  # HTTP port of the local node on 127.0.0.1 (not 9200: never a real cluster's)
+    es_heap_mb: int = 1024  # heap of the local node, MiB
+    maven_repo: str = MAVEN_CENTRAL  # Maven repository the server zip is downloaded from when `mvn` is not installed
+
+    # --- Command-line client (`logriver tail`, `logriver search`) ---
+    url: str = "http://127.0.0.1:8080"  # base URL of the logriver the client commands talk to (`--url` overrides it)
+    token: str = ""  # API token the client commands send (`--token` overrides it)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -84,6 +117,10 @@ class Settings:
             raise SettingsError("LOGRIVER_MAX_INFLIGHT_BYTES must be >= 1 and LOGRIVER_ADMISSION_WAIT_SECONDS >= 0")
         if self.retention_days < 0 or self.max_future_seconds < 0:
             raise SettingsError("LOGRIVER_RETENTION_DAYS and LOGRIVER_MAX_FUTURE_SECONDS must be >= 0")
+        if not 0 < self.es_port < 65536:
+            raise SettingsError(f"LOGRIVER_ES_PORT must be a TCP port (1-65535), got {self.es_port}")
+        if self.es_heap_mb <= 0:
+            raise SettingsError(f"LOGRIVER_ES_HEAP_MB must be a positive number of MiB, got {self.es_heap_mb}")
 
 
 def _convert(name: str, type_name: Any, raw: str) -> Any:

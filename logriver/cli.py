@@ -58,7 +58,7 @@ CLI_EXTENSIONS: list[Callable[[Any], None]] = [add_client_commands]
 
 
 def _run_es(args: argparse.Namespace) -> int:
-    local = esruntime.from_env(os.environ)
+    local = esruntime.from_settings(Settings.from_env(os.environ))
     if args.action == "start":
         print(local.start())
     elif args.action == "stop":
@@ -82,7 +82,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    es_url = settings.es_url or esruntime.from_env(os.environ).start()
+    es_url = settings.es_url or esruntime.from_settings(settings).start()
     from logriver.app import create_app  # noqa: PLC0415 - `logriver es` and the clients need not load the app
 
     print(f"logriver: Elasticsearch at {es_url}; listening on http://{settings.host}:{settings.port}", flush=True)

@@ -1,7 +1,7 @@
 """`logriver tail` and `logriver search`: the HTTP API from a terminal, against any logriver.
 
-Both talk HTTP only (`--url`, default LOGRIVER_URL or http://127.0.0.1:8080; `--token`,
-default LOGRIVER_TOKEN), so they work the same against a local or a remote service.
+Both talk HTTP only (`--url`, else Settings.url, LOGRIVER_URL; `--token`, else Settings.token,
+LOGRIVER_TOKEN), so they work the same against a local or a remote service.
 `tail` follows GET /api/v1/tail and reconnects with the last event id, so a session that
 ends (maximum duration, restart, network) continues without gaps or repeats.
 """
@@ -20,9 +20,9 @@ from typing import Any, TextIO
 import aiohttp
 import orjson
 
+from logriver.core.settings import Settings
 from logriver.core.timeutil import NS_PER_SECOND, format_rfc3339_ns, now_ns
 
-DEFAULT_URL = "http://127.0.0.1:8080"
 RECONNECT_MIN_SECONDS = 0.5  # back-off between failed connections, doubling up to the max
 RECONNECT_MAX_SECONDS = 10.0
 READ_TIMEOUT_SECONDS = 60.0  # the tail sends a heartbeat every 15 s; silence this long is a dead link
@@ -257,17 +257,19 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--q", help="only lines matching this query (q syntax)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument(
-        "--url",
-        default=os.environ.get("LOGRIVER_URL") or DEFAULT_URL,
-        help="logriver base URL (LOGRIVER_URL, default http://127.0.0.1:8080)",
-    )
-    parser.add_argument("--token", default=os.environ.get("LOGRIVER_TOKEN"), help="API token (LOGRIVER_TOKEN)")
+    parser.add_argument("--url", help="logriver base URL (LOGRIVER_URL, default http://127.0.0.1:8080)")
+    parser.add_argument("--token", help="API token (LOGRIVER_TOKEN)")
+
+
+def _target(args: argparse.Namespace) -> Target:
+    """Flags win over the LOGRIVER_URL / LOGRIVER_TOKEN settings."""
+    settings = Settings.from_env(os.environ)
+    return Target(args.url or settings.url, args.token or settings.token or None)
 
 
 def _run_tail(args: argparse.Namespace) -> int:
     selection = Selection(dict(args.label), args.q)
-    client = TailClient(Target(args.url, args.token), selection, sys.stdout, sys.stderr, args.json)
+    client = TailClient(_target(args), selection, sys.stdout, sys.stderr, args.json)
     try:
         return asyncio.run(client.run(args.max_lines))
     except KeyboardInterrupt:
@@ -284,7 +286,7 @@ def _run_search(args: argparse.Namespace) -> int:
     selection = Selection(dict(args.label), args.query or args.q)
     return asyncio.run(
         search(
-            Target(args.url, args.token),
+            _target(args),
             selection,
             sys.stdout,
             sys.stderr,

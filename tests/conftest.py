@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -27,16 +28,18 @@ TOKENS = {
 
 @pytest.fixture(scope="session")
 def es_url() -> Iterator[str]:
-    """LOGRIVER_ES_URL when given; otherwise a local node this session starts and stops."""
-    configured = os.environ.get("LOGRIVER_ES_URL")
-    if configured:
-        yield configured
+    """LOGRIVER_ES_URL when given; otherwise a local node this session starts and stops.
+
+    The local node is the one the LOGRIVER_ES_* settings describe, run as "tests" on the
+    test-only port LOGRIVER_TEST_ES_PORT (default 9251), so a `make serve` node keeps running.
+    """
+    configured = Settings.from_env(os.environ)
+    if configured.es_url:
+        yield configured.es_url
         return
-    local = esruntime.LocalElasticsearch(
-        home=esruntime.default_home(),
+    local = dataclasses.replace(
+        esruntime.from_settings(configured, name="tests"),
         port=int(os.environ.get("LOGRIVER_TEST_ES_PORT", "9251")),
-        heap_mb=int(os.environ.get("LOGRIVER_ES_HEAP_MB", "1024")),
-        name="tests",
     )
     already_running = local.status() is not None
     url = local.start()

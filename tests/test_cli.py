@@ -91,3 +91,13 @@ def test_dev_serve_prints_a_working_admin_token(es_url, tmp_path):
         for name in ("lines", "streams"):
             template = urllib.request.Request(f"{es_url}/_index_template/lrt-cli-{port}-{name}", method="DELETE")
             urllib.request.urlopen(template, timeout=30).close()
+
+
+def test_es_status_reads_the_local_elasticsearch_settings(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("LOGRIVER_ES_HOME", str(tmp_path))
+    monkeypatch.setenv("LOGRIVER_ES_PORT", str(free_port()))
+    assert main(["es", "status"]) == 3
+    assert capsys.readouterr().out.strip() == "not running"
+    monkeypatch.setenv("LOGRIVER_ES_PORT", "nine")
+    assert main(["es", "status"]) == 1
+    assert "LOGRIVER_ES_PORT must be a int" in capsys.readouterr().err

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from logriver.core.settings import Settings, SettingsError
 from logriver.esruntime import (
     ES_VERSION,
     ElasticsearchRuntimeError,
     LocalElasticsearch,
     default_home,
     distribution,
-    from_env,
+    from_settings,
     java,
     rundir,
 )
@@ -32,25 +33,35 @@ def _free_port() -> int:
         return port
 
 
-def test_from_env_reads_settings(tmp_path: Path) -> None:
-    es = from_env({"LOGRIVER_ES_HOME": str(tmp_path), "LOGRIVER_ES_PORT": "9333", "LOGRIVER_ES_HEAP_MB": "512"})
-    assert es == LocalElasticsearch(home=tmp_path, port=9333, heap_mb=512)
+def test_from_settings_reads_the_local_elasticsearch_settings(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "LOGRIVER_ES_HOME": str(tmp_path),
+            "LOGRIVER_ES_PORT": "9333",
+            "LOGRIVER_ES_HEAP_MB": "512",
+            "LOGRIVER_MAVEN_REPO": "https://maven.example.org/repo",
+        }
+    )
+    es = from_settings(settings)
+    assert es == LocalElasticsearch(home=tmp_path, port=9333, heap_mb=512, maven_repo="https://maven.example.org/repo")
     assert es.url == "http://127.0.0.1:9333"
 
 
-def test_from_env_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LOGRIVER_ES_HOME", raising=False)
-    es = from_env({})
+def test_from_settings_defaults() -> None:
+    es = from_settings(Settings())
     assert (es.home, es.port, es.heap_mb, es.name) == (default_home(), 9250, 1024, "default")
+    assert es.maven_repo == "https://repo.maven.apache.org/maven2"
 
 
-def test_from_env_rejects_garbage(tmp_path: Path) -> None:
-    with pytest.raises(ElasticsearchRuntimeError, match="LOGRIVER_ES_PORT"):
-        from_env({"LOGRIVER_ES_HOME": str(tmp_path), "LOGRIVER_ES_PORT": "nine"})
+@pytest.mark.parametrize(
+    ("variable", "value"), [("LOGRIVER_ES_PORT", "nine"), ("LOGRIVER_ES_PORT", "0"), ("LOGRIVER_ES_HEAP_MB", "-1")]
+)
+def test_bad_local_elasticsearch_settings_are_rejected(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env({variable: value})
 
 
-def test_default_home_is_reachable_by_the_es_user(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LOGRIVER_ES_HOME", raising=False)
+def test_default_home_is_reachable_by_the_es_user() -> None:
     home = default_home()
     if os.geteuid() == 0:
         assert home == Path("/var/cache/logriver/elasticsearch")
@@ -132,28 +143,25 @@ def test_download_fallback_without_mvn(tmp_path: Path, monkeypatch: pytest.Monke
     payload = _zip_bytes(tmp_path)
     repo_url, artifact = _fake_repo(tmp_path, payload)
     artifact.with_name(artifact.name + ".sha1").write_text(hashlib.sha1(payload).hexdigest())
-    monkeypatch.setenv("LOGRIVER_MAVEN_REPO", repo_url)
     monkeypatch.setattr(distribution.shutil, "which", lambda name: None)
-    zip_path = distribution._ensure_zip(tmp_path / "home")
+    zip_path = distribution._ensure_zip(tmp_path / "home", repo_url)
     assert zip_path.read_bytes() == payload
 
 
 def test_download_rejects_checksum_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo_url, artifact = _fake_repo(tmp_path, _zip_bytes(tmp_path))
     artifact.with_name(artifact.name + ".sha1").write_text("0" * 40)
-    monkeypatch.setenv("LOGRIVER_MAVEN_REPO", repo_url)
     monkeypatch.setattr(distribution.shutil, "which", lambda name: None)
     with pytest.raises(ElasticsearchRuntimeError, match="sha1 mismatch"):
-        distribution._ensure_zip(tmp_path / "home")
+        distribution._ensure_zip(tmp_path / "home", repo_url)
     assert list((tmp_path / "home").iterdir()) == []
 
 
 def test_download_rejects_non_zip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo_url, _ = _fake_repo(tmp_path, b"<html>not a zip</html>")
-    monkeypatch.setenv("LOGRIVER_MAVEN_REPO", repo_url)
     monkeypatch.setattr(distribution.shutil, "which", lambda name: None)
     with pytest.raises(ElasticsearchRuntimeError, match="not a valid zip"):
-        distribution._ensure_zip(tmp_path / "home")
+        distribution._ensure_zip(tmp_path / "home", repo_url)
 
 
 def _fake_jdk(root: Path, version: str, modules: str | None = None) -> Path:

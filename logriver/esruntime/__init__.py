@@ -3,7 +3,8 @@
 No Docker and no internet are assumed: the server is the ``integ-test-zip``
 distribution of Elasticsearch from Maven Central (the only artifact of ES 9 that
 is published there), fetched with ``mvn`` when it is on PATH, else over HTTPS
-from a Maven repository (``LOGRIVER_MAVEN_REPO``, default Maven Central).
+from a Maven repository (``Settings.maven_repo``, default Maven Central).
+Every knob comes from ``logriver.core.settings.Settings`` (``from_settings``).
 
 Caveat: the integ-test-zip ships only the modules ``apm``, ``transport-netty4``,
 ``x-pack-core`` and ``x-pack-security``. Features living in other modules
@@ -13,7 +14,7 @@ painless, ``match_only_text``, most analysis filters, ...) are absent, and any
 
 Cache layout (``home``):
 
-* default: ``$LOGRIVER_ES_HOME``, else ``/var/cache/logriver/elasticsearch``
+* ``Settings.es_home`` (``LOGRIVER_ES_HOME``) when set, else ``/var/cache/logriver/elasticsearch``
   when running as root, else ``~/.cache/logriver/elasticsearch``. Root gets a
   location outside ``/root`` because ES runs as the unprivileged system user
   ``logriver-es`` (ES refuses to run as root), and that user must be able to
@@ -33,12 +34,12 @@ unpack), ``java`` (finding a JDK), ``rundir`` (user, config, environment),
 """
 
 from logriver.esruntime.common import ES_VERSION, ElasticsearchRuntimeError
-from logriver.esruntime.node import LocalElasticsearch, default_home, from_env
+from logriver.esruntime.node import LocalElasticsearch, default_home, from_settings
 
 __all__ = [
     "ES_VERSION",
     "ElasticsearchRuntimeError",
     "LocalElasticsearch",
     "default_home",
-    "from_env",
+    "from_settings",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 import stat
 import subprocess
@@ -17,25 +16,24 @@ from logriver.esruntime.common import ES_VERSION, ElasticsearchRuntimeError, loc
 
 log = logging.getLogger(__name__)
 
-MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
 _GROUP = "org.elasticsearch.distribution.integ-test-zip"
 _ARTIFACT = "elasticsearch"
 _DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
 
-def ensure_distribution(home: Path) -> Path:
-    """Download (if needed) and unpack the ES zip under ``home``; return the ES home."""
+def ensure_distribution(home: Path, maven_repo: str) -> Path:
+    """Fetch (``maven_repo`` when mvn is absent) and unpack the ES zip under ``home``; return the ES home."""
     make_dirs(home)
     dist = home / f"elasticsearch-{ES_VERSION}"
     with locked(home / ".provision.lock"):
         if (dist / "bin" / "elasticsearch").is_file():
             return dist
-        zip_path = _ensure_zip(home)
+        zip_path = _ensure_zip(home, maven_repo)
         _unpack(zip_path, dist)
     return dist
 
 
-def _ensure_zip(home: Path) -> Path:
+def _ensure_zip(home: Path, maven_repo: str) -> Path:
     make_dirs(home)
     target = home / f"elasticsearch-{ES_VERSION}.zip"
     if target.is_file() and _zip_ok(target):
@@ -43,7 +41,7 @@ def _ensure_zip(home: Path) -> Path:
     target.unlink(missing_ok=True)
     if shutil.which("mvn") and _fetch_with_mvn(target):
         return target
-    _download(target)
+    _download(target, maven_repo)
     return target
 
 
@@ -75,9 +73,8 @@ def _fetch_with_mvn(target: Path) -> bool:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _download(target: Path) -> None:
-    base = os.environ.get("LOGRIVER_MAVEN_REPO", MAVEN_CENTRAL).rstrip("/")
-    url = f"{base}/{_artifact_path()}"
+def _download(target: Path, maven_repo: str) -> None:
+    url = f"{maven_repo.rstrip('/')}/{_artifact_path()}"
     log.info("downloading %s", url)
     partial = target.with_name(target.name + ".part")
     try:

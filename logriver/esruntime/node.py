@@ -1,4 +1,4 @@
-"""One local node: start, stop and status, and building it from LOGRIVER_ES_* settings."""
+"""One local node: start, stop and status, and building it from the local Elasticsearch settings."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import os
 import re
 import signal
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from logriver.core.settings import MAVEN_CENTRAL, Settings
 from logriver.esruntime.common import CLUSTER_NAME, ElasticsearchRuntimeError, locked
 from logriver.esruntime.distribution import ensure_distribution
 from logriver.esruntime.java import find_java_home
@@ -45,9 +45,10 @@ class LocalElasticsearch:
     """One local node: ``home`` is the cache root, ``name`` selects ``home/run/<name>``."""
 
     home: Path
-    port: int = 9250  # not 9200, so it never collides with a real cluster
-    heap_mb: int = 1024
+    port: int = Settings.es_port
+    heap_mb: int = Settings.es_heap_mb
     name: str = "default"
+    maven_repo: str = MAVEN_CENTRAL
 
     @property
     def url(self) -> str:
@@ -81,7 +82,7 @@ class LocalElasticsearch:
             user = run_user()
             if user is not None:
                 check_traversable(self.home, user)
-            dist = ensure_distribution(self.home)
+            dist = ensure_distribution(self.home, self.maven_repo)
             pid = self._spawn(dist, java_home, user)
             try:
                 self._wait_healthy(pid, time.monotonic() + timeout)
@@ -195,36 +196,22 @@ class LocalElasticsearch:
 
 
 def default_home() -> Path:
-    """Cache root; root uses /var/cache because /root is not traversable by the ES user."""
-    if env_home := os.environ.get("LOGRIVER_ES_HOME"):
-        return Path(env_home)
+    """Cache root when LOGRIVER_ES_HOME is empty; root gets /var/cache: the ES user cannot traverse /root."""
     if os.geteuid() == 0:
         return Path("/var/cache/logriver/elasticsearch")
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "logriver" / "elasticsearch"
 
 
-def from_env(environ: Mapping[str, str]) -> LocalElasticsearch:
-    """Build from LOGRIVER_ES_HOME, LOGRIVER_ES_PORT and LOGRIVER_ES_HEAP_MB."""
-    home = Path(environ["LOGRIVER_ES_HOME"]) if environ.get("LOGRIVER_ES_HOME") else default_home()
+def from_settings(settings: Settings, name: str = "default") -> LocalElasticsearch:
+    """The node that ``settings.es_home``, ``es_port``, ``es_heap_mb`` and ``maven_repo`` describe."""
     return LocalElasticsearch(
-        home=home,
-        port=_int_setting(environ, "LOGRIVER_ES_PORT", 9250),
-        heap_mb=_int_setting(environ, "LOGRIVER_ES_HEAP_MB", 1024),
+        home=Path(settings.es_home) if settings.es_home else default_home(),
+        port=settings.es_port,
+        heap_mb=settings.es_heap_mb,
+        name=name,
+        maven_repo=settings.maven_repo,
     )
-
-
-def _int_setting(environ: Mapping[str, str], key: str, default: int) -> int:
-    raw = environ.get(key, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ElasticsearchRuntimeError(f"{key} must be an integer, got {raw!r}") from None
-    if value <= 0:
-        raise ElasticsearchRuntimeError(f"{key} must be positive, got {value}")
-    return value
 
 
 def _check_name(name: str) -> None:
