@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
 import os
@@ -14,7 +15,9 @@ from aiohttp import web
 from logriver import esruntime
 from logriver.client_cli import add_client_commands
 from logriver.core.auth import TokenStore
+from logriver.core.errors import LogriverError
 from logriver.core.settings import Settings, SettingsError
+from logriver.core.storage import Storage
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, esruntime.ElasticsearchRuntimeError) as exc:
         print(f"logriver: {exc}", file=sys.stderr)
         return 1
+    except LogriverError as exc:
+        print(f"logriver: {exc.message}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     es = commands.add_parser("es", help="manage the local Elasticsearch used when LOGRIVER_ES_URL is unset")
     es.add_argument("action", choices=["start", "stop", "status"])
     es.set_defaults(run=_run_es)
+
+    indices = commands.add_parser(
+        "indices",
+        help="apply: reinstall the index templates and give existing indices the current replicas and refresh",
+    )
+    indices.add_argument("action", choices=["apply"])
+    indices.set_defaults(run=_run_indices)
 
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="listen address (LOGRIVER_HOST, default 127.0.0.1)")
@@ -66,6 +79,23 @@ def _run_es(args: argparse.Namespace) -> int:
         print(f"running: {status}" if status else "not running")
         return 0 if status else 3
     return 0
+
+
+def _run_indices(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(os.environ)
+    es_url = settings.es_url or esruntime.from_env(os.environ).start()
+    names = asyncio.run(_apply_index_settings(settings, es_url))
+    print(f"templates installed; {len(names)} existing indices updated: {', '.join(names) or '-'}")
+    print(f"shards ({settings.index_shards}) apply to new indices only: Elasticsearch cannot re-shard in place")
+    return 0
+
+
+async def _apply_index_settings(settings: Settings, es_url: str) -> list[str]:
+    storage = Storage.from_settings(settings, es_url)
+    try:
+        return await storage.apply_index_settings()
+    finally:
+        await storage.close()
 
 
 def _run_serve(args: argparse.Namespace) -> int:
