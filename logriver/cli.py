@@ -18,6 +18,7 @@ from logriver.core.auth import TokenStore
 from logriver.core.errors import LogriverError
 from logriver.core.settings import Settings, SettingsError
 from logriver.core.storage import Storage
+from logriver.esruntime.cluster import DEFAULT_HEAP_MB, cluster_from_env, cluster_recorded
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
 
     es = commands.add_parser("es", help="manage the local Elasticsearch used when LOGRIVER_ES_URL is unset")
     es.add_argument("action", choices=["start", "stop", "status"])
+    es.add_argument(
+        "--nodes", type=int, help="start: a local cluster of N nodes on ports 9261.. (stop/status find it themselves)"
+    )
+    es.add_argument("--heap-mb", type=int, help=f"heap of each cluster node (default {DEFAULT_HEAP_MB})")
     es.set_defaults(run=_run_es)
 
     indices = commands.add_parser(
@@ -69,6 +74,8 @@ CLI_EXTENSIONS: list = [add_client_commands]
 
 
 def _run_es(args: argparse.Namespace) -> int:
+    if (args.nodes or 1) > 1 or (args.action != "start" and cluster_recorded(os.environ)):
+        return _run_cluster(args)
     local = esruntime.from_env(os.environ)
     if args.action == "start":
         print(local.start())
@@ -78,6 +85,26 @@ def _run_es(args: argparse.Namespace) -> int:
         status = local.status()
         print(f"running: {status}" if status else "not running")
         return 0 if status else 3
+    return 0
+
+
+def _run_cluster(args: argparse.Namespace) -> int:
+    cluster = cluster_from_env(os.environ, args.nodes, args.heap_mb)
+    if args.action == "start":
+        urls = cluster.start()
+        print(f"cluster of {cluster.size} nodes is up; LOGRIVER_ES_URL={','.join(urls)}")
+    elif args.action == "stop":
+        print(f"stopped {cluster.stop()} of {cluster.size} nodes")
+    else:
+        statuses = cluster.status()
+        for node, status in zip(cluster.nodes, statuses, strict=True):
+            if status is None:
+                print(f"{node.name} {node.url} not running")
+            else:
+                print(
+                    f"{node.name} {node.url} pid {status['pid']} in cluster: {status['in_cluster']} {status['status']}"
+                )
+        return 0 if all(s is not None and s["in_cluster"] for s in statuses) else 3
     return 0
 
 
