@@ -107,17 +107,18 @@ def _listening(port: int) -> bool:
 
 @dataclass(frozen=True)
 class LocalCluster:
-    """``size`` nodes on loopback ports ``http_base + i`` and ``transport_base + i``."""
+    """``size`` nodes on loopback ports ``http_base + i`` and ``transport_base + i``, named ``<name>-<n>``."""
 
     home: Path
     size: int = 3
     heap_mb: int = DEFAULT_HEAP_MB
     http_base: int = HTTP_BASE
     transport_base: int = TRANSPORT_BASE
+    name: str = "cluster"
 
     @property
     def nodes(self) -> list[ClusterNode]:
-        names = tuple(f"cluster-{i + 1}" for i in range(self.size))
+        names = tuple(f"{self.name}-{i + 1}" for i in range(self.size))
         seeds = tuple(self.transport_base + i for i in range(self.size))
         return [
             ClusterNode(self.home, self.http_base + i, self.heap_mb, name, seeds[i], seeds, names)
@@ -130,7 +131,7 @@ class LocalCluster:
 
     @property
     def _manifest(self) -> Path:
-        return self.home / "run" / "cluster.json"
+        return self.home / "run" / f"{self.name}.json"
 
     def start(self, timeout: float = 300.0) -> list[str]:
         """Start every node that is not running; return the URLs once all have joined."""
