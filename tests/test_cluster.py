@@ -224,7 +224,8 @@ async def test_losing_a_node_loses_and_repeats_nothing(cluster, cluster_settings
         holder = await _primary_holder(raw, prefix)
         victim = next(node for node in cluster.nodes if node.name == holder)
         acknowledged_before_kill = len(record.acknowledged)
-        assert victim.kill(), "no pid of the victim node was found"
+        killed = victim.kill()
+        assert len(killed) == 2, f"the server JVM and its launcher must both be killed, got {killed}"
         killed_at = record.ready[-1][0]
 
         # Paging with a token issued before the kill, right after it.

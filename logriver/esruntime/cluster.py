@@ -21,12 +21,13 @@ from typing import Any
 
 from logriver.esruntime.common import ElasticsearchRuntimeError, make_dirs
 from logriver.esruntime.node import LocalElasticsearch, default_home
-from logriver.esruntime.process import alive, get_json, is_our_process, signal_all, spawn_detached, wait_gone
+from logriver.esruntime.process import alive, get_json, read_pid, signal_all, spawn_detached, wait_gone
 from logriver.esruntime.rundir import User, child_env, prepare_run_dir, privilege_drop
 
 CLUSTER_NAME = "logriver-cluster"
 HTTP_BASE, TRANSPORT_BASE = 9261, 9361
 DEFAULT_HEAP_MB = 384  # three nodes fit in about 1.5 GB with their off-heap memory
+SERVER_MAIN = "org.elasticsearch.server/org.elasticsearch.bootstrap.Elasticsearch"
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,26 @@ class ClusterNode(LocalElasticsearch):
         }
 
     def kill(self) -> list[int]:
-        """SIGKILL the node (launcher and server), as a crash would; returns the pids killed."""
-        pids = [p for p in (self._server_pid(), self._our_pid()) if p is not None]
-        pids = [p for p in pids if is_our_process(p, self.run_dir)]
-        signal_all(pids, signal.SIGKILL)
-        wait_gone(pids, time.monotonic() + 30.0)
+        """SIGKILL the server JVM, as a crash would, then its launcher; returns the pids killed."""
+        server, launcher = read_pid(self._server_pidfile), self._our_pid()
+        # The server alone: killing only the launcher makes the server shut down cleanly instead.
+        pids = [p for p in (server,) if p is not None and _is_server_of(p, self.run_dir)]
+        if launcher is not None:
+            pids.append(launcher)
+        for pid in pids:
+            signal_all([pid], signal.SIGKILL)
+            wait_gone([pid], time.monotonic() + 30.0)
         self._remove_pidfiles()
         return pids
+
+
+def _is_server_of(pid: int, run_dir: Path) -> bool:
+    """The server JVM of this run dir: started as a module (`-m org.elasticsearch.server/...`)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return False
+    return SERVER_MAIN in args and f"-Djava.io.tmpdir={run_dir / 'tmp'}" in args
 
 
 def _listening(port: int) -> bool:
