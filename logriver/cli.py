@@ -74,8 +74,18 @@ CLI_EXTENSIONS: list = [add_client_commands]
 
 
 def _run_es(args: argparse.Namespace) -> int:
-    if (args.nodes or 1) > 1 or (args.action != "start" and cluster_recorded(os.environ)):
+    if args.action == "start" and (args.nodes or 1) > 1:
         return _run_cluster(args)
+    if args.action != "start" and cluster_recorded(os.environ):
+        code = _run_cluster(args)
+        # The single node may run next to a cluster: stop or show it too, when it runs.
+        if esruntime.from_env(os.environ).status() is not None:
+            _run_single(args)
+        return code
+    return _run_single(args)
+
+
+def _run_single(args: argparse.Namespace) -> int:
     local = esruntime.from_env(os.environ)
     if args.action == "start":
         print(local.start())
