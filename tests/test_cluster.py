@@ -99,8 +99,6 @@ class Record:
 
     acknowledged: list[str] = field(default_factory=list)
     retries: Counter[int] = field(default_factory=Counter)
-    tailed: list[str] = field(default_factory=list)
-    tail_reconnects: int = 0
     ready: list[tuple[float, int]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -141,34 +139,61 @@ async def _ingest(api: ApiClient, client: int, stop: asyncio.Event, record: Reco
         await asyncio.sleep(0.05)
 
 
-async def _follow_tail(api: ApiClient, record: Record) -> None:
-    """Follow the ingest stream; on any end or refusal, resume from the last event id."""
+@dataclass
+class Tail:
+    """One tail's deliveries; with `leave` set, it disconnects once then and resumes 2 s later."""
+
+    lines: list[str] = field(default_factory=list)
+    reconnects: int = 0
+    leave: asyncio.Event | None = None
+
+
+async def _follow_tail(api: ApiClient, tail: Tail, record: Record) -> None:
+    """Follow the ingest stream; on any end, refusal or departure, resume from the last event id."""
     position: str | None = None
     while True:
         try:
             headers = {"Last-Event-ID": position} if position else {}
             reader = await open_tail(api, headers=headers, labels__job="ingest")
         except AssertionError:
-            record.tail_reconnects += 1
+            tail.reconnects += 1
             await asyncio.sleep(0.5)
             continue
         position = position or reader.position
         try:
-            while True:
-                event = await reader.next(timeout=60)
-                if event.name == "message":
-                    record.tailed.append(event.data["message"])
-                    position = event.id
-                elif event.name == "end":
-                    position = event.data["position"]
-                    break
-                elif event.name == "dropped":
-                    record.failures.append(f"tail dropped {event.data}")
+            position = await _read_tail(reader, tail, record, position)
         except (EOFError, ConnectionError, TimeoutError, aiohttp.ClientError):
             pass
         finally:
             reader.close()
-        record.tail_reconnects += 1
+        tail.reconnects += 1
+        if tail.leave is not None and tail.leave.is_set():
+            tail.leave = None
+            await asyncio.sleep(2)  # away while lines keep arriving
+
+
+async def _read_tail(reader: Any, tail: Tail, record: Record, position: str | None) -> str | None:
+    """Read events until the stream ends or the tail leaves; the position after the last whole event."""
+    leave = asyncio.create_task(tail.leave.wait()) if tail.leave is not None else None
+    try:
+        while True:
+            event_task = asyncio.create_task(reader.next(timeout=60))
+            await asyncio.wait({event_task, *([leave] if leave else [])}, return_when=asyncio.FIRST_COMPLETED)
+            if not event_task.done():
+                event_task.cancel()
+                await asyncio.gather(event_task, return_exceptions=True)
+                return position
+            event = event_task.result()
+            if event.name == "message":
+                tail.lines.append(event.data["message"])
+                position = event.id
+            elif event.name == "end":
+                return str(event.data["position"])
+            elif event.name == "dropped":
+                record.failures.append(f"tail dropped {event.data}")
+    finally:
+        if leave is not None:
+            leave.cancel()
 
 
 async def _watch_ready(api: ApiClient, record: Record) -> None:
@@ -216,7 +241,10 @@ async def test_losing_a_node_loses_and_repeats_nothing(cluster, cluster_settings
     await _send(api, orjson.dumps(body), record, refresh="wait_for")
     first = await _get_page(api, record, **{"labels.job": "paged", "limit": "100"})
 
-    background = [asyncio.create_task(_watch_ready(api, record)), asyncio.create_task(_follow_tail(api, record))]
+    # One tail stays connected through the kill; the other leaves at the kill and resumes later.
+    staying, leaving = Tail(), Tail(leave=asyncio.Event())
+    background = [asyncio.create_task(_watch_ready(api, record))]
+    background += [asyncio.create_task(_follow_tail(api, tail, record)) for tail in (staying, leaving)]
     stop = asyncio.Event()
     clients = [asyncio.create_task(_ingest(api, n, stop, record)) for n in range(3)]
     try:
@@ -224,6 +252,8 @@ async def test_losing_a_node_loses_and_repeats_nothing(cluster, cluster_settings
         holder = await _primary_holder(raw, prefix)
         victim = next(node for node in cluster.nodes if node.name == holder)
         acknowledged_before_kill = len(record.acknowledged)
+        assert leaving.leave is not None
+        leaving.leave.set()
         killed = victim.kill()
         assert len(killed) == 2, f"the server JVM and its launcher must both be killed, got {killed}"
         killed_at = record.ready[-1][0]
@@ -240,7 +270,7 @@ async def test_losing_a_node_loses_and_repeats_nothing(cluster, cluster_settings
         await asyncio.to_thread(cluster.start)  # restarts the killed node only, into the running cluster
         health = await asyncio.to_thread(cluster.wait_for, "wait_for_status=green&wait_for_nodes=3", 180)
         rejoined_at = record.ready[-1][0]
-        await _wait_until(lambda: set(record.acknowledged) <= set(record.tailed), 60)
+        await _wait_until(lambda: all(set(record.acknowledged) <= set(t.lines) for t in (staying, leaving)), 60)
     finally:
         stop.set()
         for task in [*clients, *background]:
@@ -252,13 +282,13 @@ async def test_losing_a_node_loses_and_repeats_nothing(cluster, cluster_settings
     acknowledged = Counter(record.acknowledged)
     lost = [m for m in acknowledged if m not in stored]
     duplicated = [m for m, n in stored.items() if n > 1]
-    tailed = Counter(record.tailed)
+    tailed, resumed = Counter(staying.lines), Counter(leaving.lines)
     print(
         f"\nnode loss: killed {victim.name} after {acknowledged_before_kill} acknowledged lines; "
         f"acknowledged={len(acknowledged)} stored={sum(stored.values())} lost={len(lost)} duplicated={len(duplicated)} "
-        f"retries={dict(record.retries)} tailed={len(record.tailed)} "
-        f"tail_duplicates={sum(n - 1 for n in tailed.values())} "
-        f"tail_reconnects={record.tail_reconnects} readyz_probes={len(record.ready)} "
+        f"retries={dict(record.retries)} tailed={len(staying.lines)}/{len(leaving.lines)} (staying/resumed) "
+        f"tail_duplicates={sum(n - 1 for n in tailed.values())}/{sum(n - 1 for n in resumed.values())} "
+        f"tail_reconnects={staying.reconnects}/{leaving.reconnects} readyz_probes={len(record.ready)} "
         f"readyz_not_200={sum(1 for _, s in record.ready if s != 200)} health={health['status']}"
     )
     assert not record.failures
@@ -267,6 +297,7 @@ async def test_losing_a_node_loses_and_repeats_nothing(cluster, cluster_settings
     assert lost == [] and duplicated == []
     assert [line["message"] for page in pages for line in page["lines"]] == paged
     assert set(tailed) == set(stored) and max(tailed.values()) == 1
+    assert set(resumed) == set(stored) and max(resumed.values()) == 1 and leaving.reconnects >= 1
     # Two of three nodes kept a quorum and a copy of every shard: storage stayed usable, so
     # /readyz must have said ready all along, through the kill and the rejoin.
     assert [s for t, s in record.ready if s != 200] == [], (killed_at, rejoined_at, record.ready)
