@@ -94,6 +94,12 @@ async def test_a_pinned_certificate_fingerprint_replaces_the_ca(secured):
         assert await _ready(ok)
     wrong = _settings(secured, es_username=FILE_USER, es_password=secured.password(), es_ssl_fingerprint="ab" * 32)
     assert not await _ready(wrong)
+    # The aiohttp client pins the certificate the node presents, not the CA that signed it.
+    ca_fingerprint = secured.certificates.ca_fingerprint()
+    ca_pinned = _settings(
+        secured, es_username=FILE_USER, es_password=secured.password(), es_ssl_fingerprint=ca_fingerprint
+    )
+    assert not await _ready(ca_pinned)
 
 
 async def test_verification_is_on_by_default_and_a_wrong_password_is_refused(secured):
