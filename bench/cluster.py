@@ -11,7 +11,7 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch
 
 from logriver import esruntime
-from logriver.core.indices import IndexLayout
+from logriver.core.indices import IndexLayout, layout_of
 from logriver.core.settings import Settings
 
 
@@ -51,7 +51,7 @@ class Cluster:
     def layout(self, prefix: str) -> IndexLayout:
         """The layout a logriver with this prefix and the environment's settings would use."""
         settings = Settings.from_env(os.environ, index_prefix=prefix)
-        return IndexLayout(prefix, settings.index_granularity, settings.index_refresh_interval)
+        return layout_of(settings)
 
     async def install_templates(self, prefix: str) -> None:
         """The very templates logriver installs, under another prefix (for the raw `_bulk` side)."""

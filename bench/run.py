@@ -15,6 +15,7 @@ from bench.depth import DEPTH_PREFIX, MARGIN, measure_depth
 from bench.ingest import measure_ingest
 from bench.memory import measure_memory, memory_lines
 from bench.report import depth_lines, depth_ratio, final_line, ingest_lines
+from bench.scaleout import measure_scale_out, scale_lines
 from bench.send import BenchError
 
 
@@ -32,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--writer-batches", type=int, default=4, help="batches each writer posts in the memory load")
     parser.add_argument(
         "--keep", action="store_true", help=f"keep the depth stream ({DEPTH_PREFIX}-*) for the next run"
+    )
+    parser.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="instead: logriver ingest on 1 local node vs 3 local nodes with a replica (ports 9261-9265)",
     )
     return parser
 
@@ -75,12 +81,24 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
     return final_line(ingest_ratio, depth, peak_rss)
 
 
+def _scale_out(args: argparse.Namespace) -> int:
+    try:
+        results = asyncio.run(measure_scale_out(args.lines, args.batch, args.concurrency))
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(scale_lines(results, args.batch, args.concurrency)))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the bench; the last printed line is `ingest_ratio=<x> depth_ratio=<y>`."""
     parser = _parser()
     args = parser.parse_args(argv)
     _check(parser, args)
     start = time.monotonic()
+    if args.scale_out:
+        return _scale_out(args)
     try:
         with elasticsearch_url() as (url, source):
             last = asyncio.run(_run(url, source, args))

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from logriver.core.settings import Settings
+
 # mappings/ is a package only so that its JSON files install with logriver, wheel or editable.
 MAPPINGS = importlib.resources.files("logriver.mappings")
 
@@ -31,6 +33,8 @@ class IndexLayout:
     prefix: str
     granularity: str = "day"
     refresh_interval: str = "1s"
+    shards: int = 1
+    replicas: str = "0-1"
 
     @property
     def lines_pattern(self) -> str:
@@ -68,8 +72,33 @@ class IndexLayout:
             f"{self.prefix}-streams": load_template("streams", self.prefix, STREAM_FIELDS),
         }
         for body in templates.values():
-            body["template"]["settings"]["refresh_interval"] = self.refresh_interval
+            body["template"]["settings"].update(self.dynamic_settings())
+        # The stream registry stays one shard: one small document per stream.
+        templates[f"{self.prefix}-lines"]["template"]["settings"]["number_of_shards"] = self.shards
         return templates
+
+    def dynamic_settings(self) -> dict[str, Any]:
+        """The index settings that existing indices can take too (`logriver indices apply`)."""
+        return {"refresh_interval": self.refresh_interval, **replica_settings(self.replicas)}
+
+
+def layout_of(settings: Settings) -> IndexLayout:
+    """The layout a deployment's settings describe."""
+    return IndexLayout(
+        settings.index_prefix,
+        settings.index_granularity,
+        settings.index_refresh_interval,
+        settings.index_shards,
+        settings.index_replicas,
+    )
+
+
+def replica_settings(replicas: str) -> dict[str, Any]:
+    """A count pins the replicas; a range `min-max` lets Elasticsearch follow the number of data nodes."""
+    if replicas.isdigit():
+        # "false" switches off an auto-expand range an index may carry from an earlier setting.
+        return {"number_of_replicas": int(replicas), "auto_expand_replicas": "false"}
+    return {"auto_expand_replicas": replicas}
 
 
 def _next_bucket_start(start: time.struct_time, granularity: str) -> int:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 GRANULARITIES = ("hour", "day", "month")
+# Elasticsearch's own forms: a replica count, or an auto-expand range such as 0-1 or 1-all.
+REPLICAS = re.compile(r"\d+|\d+-(\d+|all)")
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 MIB = 1024 * 1024
 MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
 
@@ -30,7 +34,14 @@ class Settings:
     """
 
     # --- Elasticsearch connection ---
-    es_url: str = ""  # Elasticsearch URL, `http://user:password@host:9200` for basic auth; empty: run a local node
+    es_url: str = ""  # comma-separated node URLs; empty: run a local node (`logriver es`)
+    es_username: str = ""  # basic-auth user for Elasticsearch; empty: no basic auth
+    es_password: str = ""  # basic-auth password of `es_username`
+    es_api_key: str = ""  # Elasticsearch API key, the base64 `encoded` form; used instead of basic auth
+    es_ca_file: str = ""  # PEM file of the CA that signed the cluster's HTTPS certificate; empty: system CAs
+    es_ssl_fingerprint: str = ""  # SHA-256 of the cluster's HTTPS certificate (hex), trusted instead of a CA
+    es_verify_certs: bool = True  # verify the cluster's HTTPS certificate; off only for throwaway clusters
+    es_sniff: bool = False  # discover the cluster's other nodes at start and after a node fails
     es_timeout_seconds: float = 30.0  # timeout of one Elasticsearch request
     es_retries: int = 3  # bounded retries of the lines Elasticsearch pushed back (429) in one bulk request
     readiness_interval_seconds: float = 2.0  # how often storage is probed while it is not ready
@@ -39,6 +50,8 @@ class Settings:
     index_prefix: str = "logriver"  # start of every index and template name
     index_granularity: str = "day"  # one lines index per UTC `hour`, `day` or `month`
     index_refresh_interval: str = "1s"  # how soon written lines become searchable without `?refresh`
+    index_shards: int = 1  # primary shards per lines index; aim for 10-50 GB per shard (docs/cluster.md)
+    index_replicas: str = "0-1"  # replicas: a number, or a range `min-max` that follows the data nodes
     retention_days: int = 30  # lines older than this are rejected and their indices deleted; `0` keeps everything
     max_future_seconds: int = 7200  # lines further in the future than this are rejected
     retention_interval_seconds: int = 3600  # how often the retention task looks for expired indices
@@ -121,6 +134,20 @@ class Settings:
             raise SettingsError(f"LOGRIVER_ES_PORT must be a TCP port (1-65535), got {self.es_port}")
         if self.es_heap_mb <= 0:
             raise SettingsError(f"LOGRIVER_ES_HEAP_MB must be a positive number of MiB, got {self.es_heap_mb}")
+        self._validate_cluster()
+
+    def _validate_cluster(self) -> None:
+        if not 1 <= self.index_shards <= 1024:
+            raise SettingsError(f"LOGRIVER_INDEX_SHARDS must be between 1 and 1024, got {self.index_shards}")
+        if not REPLICAS.fullmatch(self.index_replicas):
+            raise SettingsError(
+                f"LOGRIVER_INDEX_REPLICAS must be a number (e.g. 1) or a range min-max (e.g. 0-1, 1-all), "
+                f"got {self.index_replicas!r}"
+            )
+        if self.es_ca_file and self.es_ssl_fingerprint:
+            raise SettingsError("set either LOGRIVER_ES_CA_FILE or LOGRIVER_ES_SSL_FINGERPRINT, not both")
+        if bool(self.es_username) != bool(self.es_password):
+            raise SettingsError("LOGRIVER_ES_USERNAME and LOGRIVER_ES_PASSWORD go together: set both or neither")
 
 
 def _convert(name: str, type_name: Any, raw: str) -> Any:
@@ -130,6 +157,15 @@ def _convert(name: str, type_name: Any, raw: str) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind == "bool":
+            return _convert_bool(raw)
     except ValueError:
         raise SettingsError(f"LOGRIVER_{name.upper()} must be a {kind}, got {raw!r}") from None
     return raw
+
+
+def _convert_bool(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise ValueError(raw)

@@ -20,7 +20,8 @@ from logriver.core.errors import (
     StorageTimeoutError,
     StorageUnavailableError,
 )
-from logriver.core.indices import IndexLayout
+from logriver.core.esclient import client_options
+from logriver.core.indices import IndexLayout, layout_of
 from logriver.core.settings import Settings
 
 log = logging.getLogger("logriver.storage")
@@ -75,14 +76,13 @@ class Storage:
     @classmethod
     def from_settings(cls, settings: Settings, es_url: str) -> Storage:
         client = AsyncElasticsearch(
-            es_url,
+            **client_options(settings, es_url),
             request_timeout=settings.es_timeout_seconds,
             max_retries=1,
             retry_on_timeout=False,
             serializer=OrjsonSerializer(),
         )
-        layout = IndexLayout(settings.index_prefix, settings.index_granularity, settings.index_refresh_interval)
-        return cls(settings, client, layout)
+        return cls(settings, client, layout_of(settings))
 
     def require_ready(self) -> None:
         """Requests that need storage fail fast with 503 until templates are installed."""
@@ -97,6 +97,21 @@ class Storage:
             if not await self.client.indices.exists(index=self.layout.streams_index):
                 with contextlib.suppress(ApiError):  # lost a race with another instance: fine
                     await self.client.indices.create(index=self.layout.streams_index)
+
+    async def apply_index_settings(self) -> list[str]:
+        """Reinstall the templates and give existing indices the current dynamic settings."""
+        await self.install_templates()
+        with translate_es_errors("updating index settings"):
+            found = await self.client.indices.get_settings(
+                index=f"{self.layout.lines_pattern},{self.layout.streams_index}",
+                allow_no_indices=True,
+                ignore_unavailable=True,
+                filter_path="*.settings.index.provided_name",
+            )
+            names = sorted(found.body) if isinstance(found.body, dict) else []
+            if names:
+                await self.client.indices.put_settings(index=",".join(names), settings=self.layout.dynamic_settings())
+        return names
 
     async def check(self) -> bool:
         """One readiness probe: reachable, and templates installed once."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
 import os
@@ -15,7 +16,10 @@ from aiohttp import web
 from logriver import esruntime
 from logriver.client_cli import add_client_commands
 from logriver.core.auth import TokenStore
+from logriver.core.errors import LogriverError
 from logriver.core.settings import Settings, SettingsError
+from logriver.core.storage import Storage
+from logriver.esruntime.cluster import DEFAULT_HEAP_MB, cluster_from_settings, cluster_recorded
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, esruntime.ElasticsearchRuntimeError) as exc:
         print(f"logriver: {exc}", file=sys.stderr)
         return 1
+    except LogriverError as exc:
+        print(f"logriver: {exc.message}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +45,18 @@ def _parser() -> argparse.ArgumentParser:
 
     es = commands.add_parser("es", help="manage the local Elasticsearch used when LOGRIVER_ES_URL is unset")
     es.add_argument("action", choices=["start", "stop", "status"])
+    es.add_argument(
+        "--nodes", type=int, help="start: a local cluster of N nodes on ports 9261.. (stop/status find it themselves)"
+    )
+    es.add_argument("--heap-mb", type=int, help=f"heap of each cluster node (default {DEFAULT_HEAP_MB})")
     es.set_defaults(run=_run_es)
+
+    indices = commands.add_parser(
+        "indices",
+        help="apply: reinstall the index templates and give existing indices the current replicas and refresh",
+    )
+    indices.add_argument("action", choices=["apply"])
+    indices.set_defaults(run=_run_indices)
 
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="listen address (LOGRIVER_HOST, default 127.0.0.1)")
@@ -58,7 +76,20 @@ CLI_EXTENSIONS: list[Callable[[Any], None]] = [add_client_commands]
 
 
 def _run_es(args: argparse.Namespace) -> int:
-    local = esruntime.from_settings(Settings.from_env(os.environ))
+    settings = Settings.from_env(os.environ)
+    if args.action == "start" and (args.nodes or 1) > 1:
+        return _run_cluster(args, settings)
+    if args.action != "start" and cluster_recorded(settings):
+        code = _run_cluster(args, settings)
+        # The single node may run next to a cluster: stop or show it too, when it runs.
+        if esruntime.from_settings(settings).status() is not None:
+            _run_single(args, settings)
+        return code
+    return _run_single(args, settings)
+
+
+def _run_single(args: argparse.Namespace, settings: Settings) -> int:
+    local = esruntime.from_settings(settings)
     if args.action == "start":
         print(local.start())
     elif args.action == "stop":
@@ -68,6 +99,43 @@ def _run_es(args: argparse.Namespace) -> int:
         print(f"running: {status}" if status else "not running")
         return 0 if status else 3
     return 0
+
+
+def _run_cluster(args: argparse.Namespace, settings: Settings) -> int:
+    cluster = cluster_from_settings(settings, args.nodes, args.heap_mb)
+    if args.action == "start":
+        urls = cluster.start()
+        print(f"cluster of {cluster.size} nodes is up; LOGRIVER_ES_URL={','.join(urls)}")
+    elif args.action == "stop":
+        print(f"stopped {cluster.stop()} of {cluster.size} nodes")
+    else:
+        statuses = cluster.status()
+        for node, status in zip(cluster.nodes, statuses, strict=True):
+            if status is None:
+                print(f"{node.name} {node.url} not running")
+            else:
+                print(
+                    f"{node.name} {node.url} pid {status['pid']} in cluster: {status['in_cluster']} {status['status']}"
+                )
+        return 0 if all(s is not None and s["in_cluster"] for s in statuses) else 3
+    return 0
+
+
+def _run_indices(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(os.environ)
+    es_url = settings.es_url or esruntime.from_settings(settings).start()
+    names = asyncio.run(_apply_index_settings(settings, es_url))
+    print(f"templates installed; {len(names)} existing indices updated: {', '.join(names) or '-'}")
+    print(f"shards ({settings.index_shards}) apply to new indices only: Elasticsearch cannot re-shard in place")
+    return 0
+
+
+async def _apply_index_settings(settings: Settings, es_url: str) -> list[str]:
+    storage = Storage.from_settings(settings, es_url)
+    try:
+        return await storage.apply_index_settings()
+    finally:
+        await storage.close()
 
 
 def _run_serve(args: argparse.Namespace) -> int:
