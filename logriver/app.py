@@ -16,7 +16,7 @@ from logriver.core.auth import TokenStore
 from logriver.core.settings import Settings
 from logriver.core.storage import Storage
 from logriver.core.web import SETTINGS, STORAGE, TOKENS, error_middleware, json_response
-from logriver.ingest.escompat import setup_escompat
+from logriver.adapters.escompat.routes import setup_escompat
 from logriver.ingest.handlers import setup_ingest
 from logriver.ingest.retention import run_retention
 from logriver.query.handlers import setup_query

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from logriver.core.web import SETTINGS, STORAGE, with_renderer
-from logriver.ingest.escompat_web import authenticated, es_error_response, es_json
+from logriver.adapters.escompat.web import authenticated, es_error_response, es_json
 
 NAME = "logriver"
 TAGLINE = "You Know, for Search"

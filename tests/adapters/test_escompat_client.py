@@ -9,7 +9,7 @@ from elasticsearch import AsyncElasticsearch, helpers
 from elasticsearch.helpers import BulkIndexError
 
 from tests.helpers import ts
-from tests.ingest.es_helpers import PREFIX, read_back
+from tests.adapters.es_helpers import PREFIX, read_back
 
 
 @pytest.fixture

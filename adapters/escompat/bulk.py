@@ -11,7 +11,7 @@ import orjson
 from logriver.core.errors import BadRequestError, OverloadedError
 from logriver.core.settings import Settings
 from logriver.core.timeutil import now_ns
-from logriver.ingest.escompat_mapping import DocumentMapping, MappingError, document_to_line
+from logriver.adapters.escompat.mapping import DocumentMapping, MappingError, document_to_line
 from logriver.ingest.schemas import LineIn, validate_lines
 from logriver.ingest.writer import EXISTS, UNAVAILABLE, LineWriter, request_digest
 

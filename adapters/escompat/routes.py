@@ -12,8 +12,8 @@ from aiohttp import web
 
 from logriver.core.errors import NotFoundError, ValidationError
 from logriver.core.web import SETTINGS, principal, read_body, with_renderer
-from logriver.ingest.escompat_bulk import BulkRequest, BulkService
-from logriver.ingest.escompat_probes import (
+from logriver.adapters.escompat.bulk import BulkRequest, BulkService
+from logriver.adapters.escompat.probes import (
     SETUP_OBJECTS,
     cat_health_handler,
     cluster_health_handler,
@@ -24,7 +24,7 @@ from logriver.ingest.escompat_probes import (
     setup_handler,
     xpack_handler,
 )
-from logriver.ingest.escompat_web import (
+from logriver.adapters.escompat.web import (
     PRODUCT,
     PRODUCT_HEADER,
     check_body_media_type,
