@@ -11,7 +11,7 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 
 from logriver import esruntime
-from logriver.app import create_app
+from logriver.app import FamilyHook, create_app
 from logriver.core.auth import Principal, TokenStore
 from logriver.core.settings import Settings
 from tests.helpers import ApiClient
@@ -81,8 +81,8 @@ async def es(es_url: str, index_prefix: str) -> AsyncIterator[AsyncElasticsearch
 async def make_api(aiohttp_client, es, settings, token_store, es_url):
     """Start the real app against the real Elasticsearch with the given settings."""
 
-    async def make(custom: Settings | None = None) -> ApiClient:
-        app = create_app(custom or settings, token_store, es_url)
+    async def make(custom: Settings | None = None, extend_family: FamilyHook | None = None) -> ApiClient:
+        app = create_app(custom or settings, token_store, es_url, extend_family=extend_family)
         client = await aiohttp_client(app)
         ready = await client.get("/readyz")
         deadline = asyncio.get_running_loop().time() + 30

@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 
+from logriver.adapters.escompat.mapping import DocumentMapping, MappingError, document_to_line
 from logriver.core.errors import BadRequestError, OverloadedError
 from logriver.core.settings import Settings
 from logriver.core.timeutil import now_ns
-from logriver.adapters.escompat.mapping import DocumentMapping, MappingError, document_to_line
 from logriver.ingest.schemas import LineIn, validate_lines
 from logriver.ingest.writer import EXISTS, UNAVAILABLE, LineWriter, request_digest
 

@@ -6,13 +6,9 @@ carries `X-Elastic-Product: Elasticsearch`: official clients and Logstash refuse
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 
-from logriver.core.errors import NotFoundError, ValidationError
-from logriver.core.web import SETTINGS, principal, read_body, with_renderer
-from logriver.adapters.escompat.bulk import BulkRequest, BulkService
+from logriver.adapters.escompat.bulk import BulkRequest
 from logriver.adapters.escompat.probes import (
     SETUP_OBJECTS,
     cat_health_handler,
@@ -31,14 +27,15 @@ from logriver.adapters.escompat.web import (
     es_error_response,
     es_json,
 )
-from logriver.ingest.handlers import WRITER
+from logriver.core.errors import ValidationError
+from logriver.core.settings import Settings
+from logriver.core.web import SETTINGS, family_app, principal, read_body
 from logriver.ingest.schemas import check_encoding
+from logriver.services import SERVICES, Services
 
-BULK = web.AppKey("es_bulk", BulkService)
 _INDEX = r"{index:[^_/][^/]*}"  # Elasticsearch index names never start with `_`
 
 
-@with_renderer(es_error_response)
 async def bulk_handler(request: web.Request) -> web.Response:
     """`POST|PUT [/{index}]/_bulk`: one item per action, in order, each with its own status."""
     caller = principal(request, "write")
@@ -46,7 +43,7 @@ async def bulk_handler(request: web.Request) -> web.Response:
     check_encoding(request.headers.get("Content-Encoding", ""))
     body = await read_body(request, request.app[SETTINGS])  # aiohttp has inflated gzip already
     bulk = BulkRequest(caller.tenant, body, request.match_info.get("index"), wants_refresh(request))
-    return es_json(request, await request.app[BULK].run(bulk))
+    return es_json(request, await request.app[SERVICES].bulk.run(bulk))
 
 
 def wants_refresh(request: web.Request) -> bool:
@@ -59,50 +56,42 @@ def wants_refresh(request: web.Request) -> bool:
     return value != "false"
 
 
-@with_renderer(es_error_response)
-async def no_handler(request: web.Request) -> web.Response:
-    raise NotFoundError(
-        f"no handler found for uri [{request.path}] and method [{request.method}]; logriver answers "
-        "bulk writes and the start-up calls of log shippers",
-        type="no_handler_found_exception",
-    )
+async def _product_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers[PRODUCT_HEADER] = PRODUCT
 
 
-def _product_header(prefix: str) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
-    async def add_header(request: web.Request, response: web.StreamResponse) -> None:
-        if request.path == prefix or request.path.startswith(prefix + "/"):
-            response.headers[PRODUCT_HEADER] = PRODUCT
-
-    return add_header
-
-
-def setup_escompat(app: web.Application) -> None:
-    """Register the surface under `es_compat_prefix` (`/` is the root); an empty prefix leaves it off."""
-    configured = app[SETTINGS].es_compat_prefix.strip()
+def escompat_prefix(settings: Settings) -> str | None:
+    """Where the surface is mounted: `/es`-like, `""` for the root, None when turned off."""
+    configured = settings.es_compat_prefix.strip()
     if not configured:
-        return
-    prefix = "/" + configured.strip("/") if configured.strip("/") else ""
-    app[BULK] = BulkService(app[WRITER], app[SETTINGS])
-    app.on_response_prepare.append(_product_header(prefix))
+        return None
+    return "/" + configured.strip("/") if configured.strip("/") else ""
+
+
+def escompat_app(services: Services) -> web.Application:
+    """The surface's routes, relative to `escompat_prefix`; every answer carries the product header."""
+    app = family_app(services.settings, services.tokens, es_error_response)
+    app[SERVICES] = services
+    app.on_response_prepare.append(_product_header)
     router = app.router
-    for path in (f"{prefix}/_bulk", f"{prefix}/{_INDEX}/_bulk"):
+    for path in ("/_bulk", f"/{_INDEX}/_bulk"):
         router.add_post(path, bulk_handler)
         router.add_put(path, bulk_handler)
-    router.add_get(prefix or "/", root_handler)
-    if prefix:
-        router.add_get(prefix + "/", root_handler)
-    router.add_get(f"{prefix}/_license", license_handler)
-    router.add_get(f"{prefix}/_xpack", xpack_handler)
-    router.add_get(f"{prefix}/_cluster/health", cluster_health_handler)
-    router.add_get(f"{prefix}/_cluster/health/{{index}}", cluster_health_handler)
-    router.add_get(f"{prefix}/_cat/health", cat_health_handler)
-    router.add_get(f"{prefix}/_nodes", nodes_handler)
-    router.add_get(f"{prefix}/_nodes/{{selector:.*}}", nodes_handler)
+    router.add_get("/", root_handler)
+    if escompat_prefix(services.settings):
+        router.add_get("", root_handler)  # the prefix itself, without a slash
+    router.add_get("/_license", license_handler)
+    router.add_get("/_xpack", xpack_handler)
+    router.add_get("/_cluster/health", cluster_health_handler)
+    router.add_get("/_cluster/health/{index}", cluster_health_handler)
+    router.add_get("/_cat/health", cat_health_handler)
+    router.add_get("/_nodes", nodes_handler)
+    router.add_get("/_nodes/{selector:.*}", nodes_handler)
     for kind in SETUP_OBJECTS:
         handler = setup_handler(kind)
-        for path in (f"{prefix}/{kind}", f"{prefix}/{kind}/{{name}}"):
+        for path in (f"/{kind}", f"/{kind}/{{name}}"):
             router.add_get(path, handler)  # HEAD comes with GET
             for method in ("PUT", "POST", "DELETE"):
                 router.add_route(method, path, handler)
-    router.add_put(f"{prefix}/{_INDEX}", create_index_handler)
-    router.add_route("*", f"{prefix}/{{tail:.*}}", no_handler)
+    router.add_put(f"/{_INDEX}", create_index_handler)
+    return app

@@ -12,7 +12,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from logriver.core.auth import Principal, authenticate
-from logriver.core.errors import LogriverError
+from logriver.core.errors import LogriverError, NotFoundError
 from logriver.core.web import TOKENS, retry_headers
 
 PRODUCT_HEADER = "X-Elastic-Product"
@@ -36,6 +36,7 @@ class UnsupportedMediaTypeError(LogriverError):
 
 def es_error_response(error: LogriverError, request: web.Request) -> web.Response:
     """Errors in Elasticsearch's shape: `{"error": {"root_cause", "type", "reason"}, "status"}`."""
+    error = _routing_error(error, request)
     # Elasticsearch answers every authentication or permission failure as a security_exception.
     kind = "security_exception" if error.status in (401, 403) else error.type
     cause: dict[str, Any] = {"type": kind, "reason": error.message}
@@ -48,6 +49,23 @@ def es_error_response(error: LogriverError, request: web.Request) -> web.Respons
         for challenge in _CHALLENGES:
             headers.add("WWW-Authenticate", challenge)
     return _response(request, body, error.status, headers)
+
+
+def _routing_error(error: LogriverError, request: web.Request) -> LogriverError:
+    """The router's own 404 and 405, worded as Elasticsearch words them."""
+    if error.status == 404 and error.type == NotFoundError.type:
+        return NotFoundError(
+            f"no handler found for uri [{request.path}] and method [{request.method}]; logriver answers "
+            "bulk writes and the start-up calls of log shippers",
+            type="no_handler_found_exception",
+        )
+    if error.status == 405:
+        allowed = ", ".join(error.details.get("allowed_methods", []))
+        message = f"Incorrect HTTP method for uri [{request.path}] and method [{request.method}], allowed: [{allowed}]"
+        routed = LogriverError(message, type=error.type)
+        routed.status = 405
+        return routed
+    return error
 
 
 def es_json(request: web.Request, data: Any, status: int = 200) -> web.Response:

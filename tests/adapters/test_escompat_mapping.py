@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from logriver.core.errors import BadRequestError
 from logriver.adapters.escompat.bulk import parse_bulk
 from logriver.adapters.escompat.mapping import (
     DocumentMapping,
@@ -14,6 +13,7 @@ from logriver.adapters.escompat.mapping import (
     parse_document_time,
 )
 from logriver.adapters.escompat.web import filter_path
+from logriver.core.errors import BadRequestError
 from tests.adapters.es_helpers import ndjson
 
 

@@ -11,14 +11,14 @@ from logriver.core import errors
 from logriver.core.auth import TokenStore
 from logriver.core.settings import Settings
 from logriver.core.storage import translate_es_errors
-from logriver.core.web import SETTINGS, TOKENS, error_middleware
+from logriver.core.web import SETTINGS, TOKENS, error_middleware, native_error_response
 
 
 def _app(exc: BaseException) -> web.Application:
     async def handler(request: web.Request) -> web.Response:
         raise exc
 
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application(middlewares=[error_middleware(native_error_response)])
     app[SETTINGS] = Settings(retry_after_seconds=7)
     app[TOKENS] = TokenStore({})
     app.router.add_get("/", handler)

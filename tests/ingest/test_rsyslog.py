@@ -15,8 +15,8 @@ import pytest
 
 from logriver.app import create_app
 from logriver.core.timeutil import parse_rfc3339_ns
-from tests.helpers import ApiClient
 from tests.adapters.es_helpers import PREFIX, read_back
+from tests.helpers import ApiClient
 from tests.sse import open_tail
 
 PACKAGES = ("rsyslog", "rsyslog-elasticsearch")
