@@ -20,7 +20,7 @@ from marshmallow import ValidationError as SchemaError
 
 from logriver.core.errors import ForbiddenError, InvalidTokenError, LogriverError, NotFoundError
 from logriver.core.streams import stream_id
-from logriver.core.timeutil import NS_PER_SECOND, TimestampError, parse_rfc3339_ns
+from logriver.core.timeutil import MAX_STORABLE_NS, NS_PER_SECOND, TimestampError, parse_rfc3339_ns
 from logriver.core.web import SETTINGS, family_app, json_response, principal, retry_headers
 from logriver.query.cursor import Direction
 from logriver.query.pages import PageService
@@ -32,8 +32,7 @@ ABEJA_PREFIX = "/organizations"
 RUN_ROUTE = "/{organization_id}/deployments/{deployment_id}/runs/{run_id}"  # under ABEJA_PREFIX
 MAX_LIMIT = 1000
 _FRACTION = re.compile(r"\d{2}:\d{2}:\d{2}[.,](\d+)")
-# Elasticsearch's date_nanos range; bounds outside it mean "no bound" rather than an error.
-LATEST_NS = 2**63 - 1
+# Bounds past the end of Elasticsearch's date_nanos range mean "no bound" rather than an error.
 
 _SHORT_ERRORS = {
     400: "bad_request",
@@ -121,8 +120,8 @@ def run_query(tenant: str, labels: dict[str, str], params: dict[str, Any]) -> Li
     return LineQuery(
         tenant=tenant,
         stream_id=stream_id(tenant, labels),
-        start_ns=None if start is None else min(max(start[0], 0), LATEST_NS),
-        end_ns=None if end is None else min(max(end[0] + end[1], 0), LATEST_NS),
+        start_ns=None if start is None else min(max(start[0], 0), MAX_STORABLE_NS),
+        end_ns=None if end is None else min(max(end[0] + end[1], 0), MAX_STORABLE_NS),
     )
 
 

@@ -17,7 +17,7 @@ from marshmallow import ValidationError as SchemaError
 
 from logriver.core.errors import LogriverError
 from logriver.core.streams import StreamInfo
-from logriver.core.timeutil import NS_PER_MS
+from logriver.core.timeutil import MAX_INT64, MAX_STORABLE_NS, NS_PER_MS
 from logriver.core.web import family_app, json_response, principal, retry_headers
 from logriver.query.reader import Line, LineQuery, LineReader, Order
 from logriver.query.schemas import load_params
@@ -27,9 +27,7 @@ MODELARTS_PREFIX = "/v1"
 EVENTS_ROUTE = "/{project_id}/services/{service_id}/events"  # under MODELARTS_PREFIX
 MAX_LIMIT = 1000
 MAX_INT32 = 2**31 - 1
-MAX_INT64 = 2**63 - 1
 # Elasticsearch's date_nanos ends in 2262; a later bound means "no bound" rather than an error.
-LATEST_NS = MAX_INT64
 ABNORMAL = "abnormal"
 # `normal` is every event not marked abnormal, so the filter agrees with what the list shows.
 NOT_ABNORMAL_QUERY = f"NOT fields.event_type:{ABNORMAL}"
@@ -120,9 +118,9 @@ def event_query(tenant: str, sid: str, params: dict[str, Any]) -> LineQuery:
     return LineQuery(
         tenant=tenant,
         stream_id=sid,
-        start_ns=None if start is None else min(start * NS_PER_MS, LATEST_NS),
+        start_ns=None if start is None else min(start * NS_PER_MS, MAX_STORABLE_NS),
         # end_time is inclusive of its whole millisecond; LineQuery's end is exclusive.
-        end_ns=None if end is None else min((end + 1) * NS_PER_MS, LATEST_NS),
+        end_ns=None if end is None else min((end + 1) * NS_PER_MS, MAX_STORABLE_NS),
         text=NOT_ABNORMAL_QUERY if event_type == "normal" else None,
         contains=params["event_info"],
         fields={"event_type": ABNORMAL} if event_type == ABNORMAL else {},

@@ -8,7 +8,7 @@ import orjson
 from aiohttp import web
 
 from logriver.core.errors import LogriverError, ValidationError
-from logriver.core.params import label_filters
+from logriver.core.params import label_filters, wants_refresh
 from logriver.core.web import SETTINGS, json_response, principal, read_body, read_json, stream_body
 from logriver.ingest.registry import StreamRegistry
 from logriver.ingest.schemas import check_encoding, load_stream, parse_lines_body, validate_lines
@@ -26,17 +26,10 @@ async def post_lines_handler(request: web.Request) -> web.Response:
     items, shared_labels, parse_rejections = parse_lines_body(body, request.content_type)
     valid, rejected = validate_lines(items, shared_labels, settings)
     result = await request.app[WRITER].write_lines(
-        caller.tenant, valid, request_digest(caller.tenant, body), refresh=_wants_refresh(request)
+        caller.tenant, valid, request_digest(caller.tenant, body), refresh=wants_refresh(request.query)
     )
     rejections = sorted(parse_rejections + rejected + result.rejected, key=lambda r: r.index)
     return json_response({"accepted": result.accepted, "rejected": [r.as_dict() for r in rejections]})
-
-
-def _wants_refresh(request: web.Request) -> bool:
-    value = request.query.get("refresh", "false").lower()
-    if value not in ("false", "true", "wait_for", ""):
-        raise ValidationError("refresh must be wait_for, true or false", {"parameter": "refresh"})
-    return value in ("true", "wait_for", "")
 
 
 async def put_stream_handler(request: web.Request) -> web.Response:

@@ -27,7 +27,7 @@ from logriver.adapters.escompat.web import (
     es_error_response,
     es_json,
 )
-from logriver.core.errors import ValidationError
+from logriver.core.params import wants_refresh
 from logriver.core.settings import Settings
 from logriver.core.web import SETTINGS, family_app, principal, read_body
 from logriver.ingest.schemas import check_encoding
@@ -42,18 +42,8 @@ async def bulk_handler(request: web.Request) -> web.Response:
     check_body_media_type(request)
     check_encoding(request.headers.get("Content-Encoding", ""))
     body = await read_body(request, request.app[SETTINGS])  # aiohttp has inflated gzip already
-    bulk = BulkRequest(caller.tenant, body, request.match_info.get("index"), wants_refresh(request))
+    bulk = BulkRequest(caller.tenant, body, request.match_info.get("index"), wants_refresh(request.query))
     return es_json(request, await request.app[SERVICES].bulk.run(bulk))
-
-
-def wants_refresh(request: web.Request) -> bool:
-    """Elasticsearch's `refresh`: empty, `true` or `wait_for` make the lines searchable before answering."""
-    value = request.query.get("refresh", "false").lower()
-    if value not in ("", "true", "false", "wait_for"):
-        raise ValidationError(
-            f"refresh must be true, false or wait_for, got [{value}]", type="illegal_argument_exception"
-        )
-    return value != "false"
 
 
 async def _product_header(request: web.Request, response: web.StreamResponse) -> None:

@@ -12,7 +12,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from logriver.core.auth import Principal, authenticate
-from logriver.core.errors import LogriverError, NotFoundError
+from logriver.core.errors import LogriverError, NotFoundError, ValidationError
 from logriver.core.web import TOKENS, retry_headers
 
 PRODUCT_HEADER = "X-Elastic-Product"
@@ -27,6 +27,7 @@ _BODY_MEDIA = {
 }
 _CHALLENGES = ('Basic realm="logriver", charset="UTF-8"', "ApiKey", 'Bearer realm="logriver"')
 _GONE = object()
+_ES_TYPES = {ValidationError.type: "illegal_argument_exception"}
 
 
 class UnsupportedMediaTypeError(LogriverError):
@@ -37,8 +38,9 @@ class UnsupportedMediaTypeError(LogriverError):
 def es_error_response(error: LogriverError, request: web.Request) -> web.Response:
     """Errors in Elasticsearch's shape: `{"error": {"root_cause", "type", "reason"}, "status"}`."""
     error = _routing_error(error, request)
-    # Elasticsearch answers every authentication or permission failure as a security_exception.
-    kind = "security_exception" if error.status in (401, 403) else error.type
+    # Elasticsearch answers every authentication or permission failure as a security_exception,
+    # and names a bad parameter or value an illegal_argument_exception.
+    kind = "security_exception" if error.status in (401, 403) else _ES_TYPES.get(error.type, error.type)
     cause: dict[str, Any] = {"type": kind, "reason": error.message}
     body: dict[str, Any] = {"error": {"root_cause": [cause], **cause}, "status": error.status}
     if error.details:
