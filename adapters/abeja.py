@@ -20,19 +20,19 @@ from marshmallow import ValidationError as SchemaError
 
 from logriver.core.errors import ForbiddenError, InvalidTokenError, LogriverError, NotFoundError
 from logriver.core.streams import stream_id
-from logriver.core.timeutil import NS_PER_SECOND, TimestampError, parse_rfc3339_ns
-from logriver.core.web import SETTINGS, json_response, principal, retry_headers, with_renderer
+from logriver.core.timeutil import MAX_STORABLE_NS, NS_PER_SECOND, TimestampError, parse_rfc3339_ns
+from logriver.core.web import SETTINGS, family_app, json_response, principal, retry_headers
 from logriver.query.cursor import Direction
-from logriver.query.handlers import PAGES, STREAMS
 from logriver.query.pages import PageService
 from logriver.query.reader import Line, LineQuery
 from logriver.query.schemas import load_params
+from logriver.services import SERVICES, Services
 
-RUN_ROUTE = "/organizations/{organization_id}/deployments/{deployment_id}/runs/{run_id}"
+ABEJA_PREFIX = "/organizations"
+RUN_ROUTE = "/{organization_id}/deployments/{deployment_id}/runs/{run_id}"  # under ABEJA_PREFIX
 MAX_LIMIT = 1000
 _FRACTION = re.compile(r"\d{2}:\d{2}:\d{2}[.,](\d+)")
-# Elasticsearch's date_nanos range; bounds outside it mean "no bound" rather than an error.
-LATEST_NS = 2**63 - 1
+# Bounds past the end of Elasticsearch's date_nanos range mean "no bound" rather than an error.
 
 _SHORT_ERRORS = {
     400: "bad_request",
@@ -120,8 +120,8 @@ def run_query(tenant: str, labels: dict[str, str], params: dict[str, Any]) -> Li
     return LineQuery(
         tenant=tenant,
         stream_id=stream_id(tenant, labels),
-        start_ns=None if start is None else min(max(start[0], 0), LATEST_NS),
-        end_ns=None if end is None else min(max(end[0] + end[1], 0), LATEST_NS),
+        start_ns=None if start is None else min(max(start[0], 0), MAX_STORABLE_NS),
+        end_ns=None if end is None else min(max(end[0] + end[1], 0), MAX_STORABLE_NS),
     )
 
 
@@ -157,15 +157,14 @@ def prepare(request: web.Request, schema: Schema) -> RunRequest:
 
 async def require_run(request: web.Request, run: RunRequest) -> None:
     """404 unless the run's stream exists (written to, or created with PUT /api/v1/streams)."""
-    if await request.app[STREAMS].get(run.tenant, run.labels) is None:
+    if await request.app[SERVICES].streams.get(run.tenant, run.labels) is None:
         raise NotFoundError(f"run {run.labels['run_id']} of deployment {run.labels['deployment_id']} does not exist")
 
 
-@with_renderer(abeja_error_response)
 async def logs_handler(request: web.Request) -> web.Response:
     """`GET .../runs/{run_id}/logs`: oldest first; `next_token` exactly when more lines follow."""
     run = prepare(request, LogsSchema())
-    pages, token = request.app[PAGES], run.params["next_token"]
+    pages, token = request.app[SERVICES].pages, run.params["next_token"]
     check_token(pages, run.query, token, "newer", "next_token")
     await require_run(request, run)
     page = await pages.page(run.query, run.params["limit"], "head", token)
@@ -175,11 +174,10 @@ async def logs_handler(request: web.Request) -> web.Response:
     return json_response(body)
 
 
-@with_renderer(abeja_error_response)
 async def recent_logs_handler(request: web.Request) -> web.Response:
     """`GET .../runs/{run_id}/recentlogs`: newest-first pages with both tokens always present."""
     run = prepare(request, RecentLogsSchema())
-    pages = request.app[PAGES]
+    pages = request.app[SERVICES].pages
     forward, backward = run.params["next_forward_token"], run.params["next_backward_token"]
     check_token(pages, run.query, forward, "newer", "next_forward_token")
     check_token(pages, run.query, backward, "older", "next_backward_token")
@@ -194,7 +192,10 @@ async def recent_logs_handler(request: web.Request) -> web.Response:
     )
 
 
-def setup_abeja(app: web.Application) -> None:
-    """Register the ABEJA run log routes."""
+def abeja_app(services: Services) -> web.Application:
+    """The ABEJA run log routes, under ABEJA_PREFIX."""
+    app = family_app(services.settings, services.tokens, abeja_error_response)
+    app[SERVICES] = services
     app.router.add_get(RUN_ROUTE + "/logs", logs_handler)
     app.router.add_get(RUN_ROUTE + "/recentlogs", recent_logs_handler)
+    return app

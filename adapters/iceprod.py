@@ -16,11 +16,9 @@ from logriver.adapters.iceprod_entries import LOG_ID_LABEL, Entry, EntryStore
 from logriver.adapters.iceprod_params import load_list_params, load_new_entry, load_task_params
 from logriver.core.auth import Principal
 from logriver.core.errors import ForbiddenError, LogriverError, NotFoundError, UnauthorizedError
-from logriver.core.web import SETTINGS, json_response, principal, read_json, retry_headers, stream_body, with_renderer
-from logriver.ingest.handlers import REGISTRY, WRITER
-from logriver.query.handlers import READER
+from logriver.core.web import SETTINGS, family_app, json_response, principal, read_json, retry_headers, stream_body
+from logriver.services import SERVICES, Services
 
-ENTRIES = web.AppKey("iceprod_entries", EntryStore)
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
 
@@ -119,19 +117,17 @@ async def _delete_all(store: EntryStore, tenant: str, filters: dict[str, str]) -
         pass
 
 
-@with_renderer(iceprod_error)
 async def post_logs_handler(request: web.Request) -> web.Response:
     caller = _caller(request, "admin")
     body, data = load_new_entry(await read_json(request), request.app[SETTINGS], default_name="log")
-    entry = await request.app[ENTRIES].create(caller.tenant, body, data)
+    entry = await request.app[SERVICES].entries.create(caller.tenant, body, data)
     return json_response({"result": entry.log_id}, 201)
 
 
-@with_renderer(iceprod_error)
 async def get_logs_handler(request: web.Request) -> web.StreamResponse:
     caller = _caller(request, "admin")
     params = load_list_params(request.query, await read_json(request))
-    store = request.app[ENTRIES]
+    store = request.app[SERVICES].entries
     entries = store.entries(caller.tenant, params.filters, params.start_ns, params.end_ns)
     first = await anext(entries, None)  # storage errors before the status line keep their status
     if first is None:
@@ -143,55 +139,49 @@ async def get_logs_handler(request: web.Request) -> web.StreamResponse:
 async def _entry_response(request: web.Request, tenant: str, entry: Entry | None) -> web.StreamResponse:
     if entry is None:
         raise NotFoundError("Log not found")
-    return await stream_body(request, entry_json(request.app[ENTRIES], tenant, entry, None), JSON)
+    return await stream_body(request, entry_json(request.app[SERVICES].entries, tenant, entry, None), JSON)
 
 
-@with_renderer(iceprod_error)
 async def get_log_handler(request: web.Request) -> web.StreamResponse:
     caller = _caller(request, "admin")
-    entry = await request.app[ENTRIES].find(caller.tenant, request.match_info["log_id"])
+    entry = await request.app[SERVICES].entries.find(caller.tenant, request.match_info["log_id"])
     return await _entry_response(request, caller.tenant, entry)
 
 
-@with_renderer(iceprod_error)
 async def delete_log_handler(request: web.Request) -> web.Response:
     caller = _caller(request, "admin")
-    await _delete_all(request.app[ENTRIES], caller.tenant, {LOG_ID_LABEL: request.match_info["log_id"]})
+    await _delete_all(request.app[SERVICES].entries, caller.tenant, {LOG_ID_LABEL: request.match_info["log_id"]})
     return json_response({})
 
 
-@with_renderer(iceprod_error)
 async def post_dataset_logs_handler(request: web.Request) -> web.Response:
     caller = _caller(request, "write")
     dataset_id = request.match_info["dataset_id"]
     body, data = load_new_entry(await read_json(request), request.app[SETTINGS], dataset_id=dataset_id)
-    entry = await request.app[ENTRIES].create(caller.tenant, body, data)
+    entry = await request.app[SERVICES].entries.create(caller.tenant, body, data)
     return json_response({"result": entry.log_id}, 201)
 
 
-@with_renderer(iceprod_error)
 async def delete_dataset_logs_handler(request: web.Request) -> web.StreamResponse:
     caller = _caller(request, "write")
-    store, filters = request.app[ENTRIES], {"dataset_id": request.match_info["dataset_id"]}
+    store, filters = request.app[SERVICES].entries, {"dataset_id": request.match_info["dataset_id"]}
     total = await store.count(caller.tenant, filters)
     progress = store.delete(caller.tenant, filters)
     first = await anext(progress)  # storage errors before the status line keep their status
     return await stream_body(request, progress_lines(first, progress, total), NDJSON, coalesce=False)
 
 
-@with_renderer(iceprod_error)
 async def get_dataset_log_handler(request: web.Request) -> web.StreamResponse:
     caller = _caller(request, "read")
     match = request.match_info
-    entry = await request.app[ENTRIES].find(caller.tenant, match["log_id"], dataset_id=match["dataset_id"])
+    entry = await request.app[SERVICES].entries.find(caller.tenant, match["log_id"], dataset_id=match["dataset_id"])
     return await _entry_response(request, caller.tenant, entry)
 
 
-@with_renderer(iceprod_error)
 async def get_task_logs_handler(request: web.Request) -> web.StreamResponse:
     caller = _caller(request, "read")
     params = load_task_params(request.query)
-    store = request.app[ENTRIES]
+    store = request.app[SERVICES].entries
     filters = {"dataset_id": request.match_info["dataset_id"], "task_id": request.match_info["task_id"]}
     entries = store.entries(caller.tenant, filters, order=params.order)
     if params.group:
@@ -203,24 +193,32 @@ async def get_task_logs_handler(request: web.Request) -> web.StreamResponse:
     return await stream_body(request, chunks, JSON)
 
 
-@with_renderer(iceprod_error)
 async def delete_task_logs_handler(request: web.Request) -> web.Response:
     caller = _caller(request, "write")
     filters = {"dataset_id": request.match_info["dataset_id"], "task_id": request.match_info["task_id"]}
-    await _delete_all(request.app[ENTRIES], caller.tenant, filters)
+    await _delete_all(request.app[SERVICES].entries, caller.tenant, filters)
     return json_response({})
 
 
-def setup_iceprod(app: web.Application) -> None:
-    """Register the IceProd routes; ids match `\\w+` as in IceProd's router."""
-    app[ENTRIES] = EntryStore(app[WRITER], app[READER], app[REGISTRY], app[SETTINGS])
-    router = app.router
-    router.add_get("/logs", get_logs_handler)
-    router.add_post("/logs", post_logs_handler)
-    router.add_get(r"/logs/{log_id:\w+}", get_log_handler)
-    router.add_delete(r"/logs/{log_id:\w+}", delete_log_handler)
-    router.add_post(r"/datasets/{dataset_id:\w+}/logs", post_dataset_logs_handler)
-    router.add_delete(r"/datasets/{dataset_id:\w+}/logs", delete_dataset_logs_handler)
-    router.add_get(r"/datasets/{dataset_id:\w+}/logs/{log_id:\w+}", get_dataset_log_handler)
-    router.add_get(r"/datasets/{dataset_id:\w+}/tasks/{task_id:\w+}/logs", get_task_logs_handler)
-    router.add_delete(r"/datasets/{dataset_id:\w+}/tasks/{task_id:\w+}/logs", delete_task_logs_handler)
+def iceprod_apps(services: Services) -> dict[str, web.Application]:
+    """IceProd's routes share no prefix: one application for `/logs`, one for `/datasets`, one envelope.
+
+    Ids match `\\w+` as in IceProd's router.
+    """
+    logs, datasets = _iceprod_app(services), _iceprod_app(services)
+    logs.router.add_get("", get_logs_handler)
+    logs.router.add_post("", post_logs_handler)
+    logs.router.add_get(r"/{log_id:\w+}", get_log_handler)
+    logs.router.add_delete(r"/{log_id:\w+}", delete_log_handler)
+    datasets.router.add_post(r"/{dataset_id:\w+}/logs", post_dataset_logs_handler)
+    datasets.router.add_delete(r"/{dataset_id:\w+}/logs", delete_dataset_logs_handler)
+    datasets.router.add_get(r"/{dataset_id:\w+}/logs/{log_id:\w+}", get_dataset_log_handler)
+    datasets.router.add_get(r"/{dataset_id:\w+}/tasks/{task_id:\w+}/logs", get_task_logs_handler)
+    datasets.router.add_delete(r"/{dataset_id:\w+}/tasks/{task_id:\w+}/logs", delete_task_logs_handler)
+    return {"/logs": logs, "/datasets": datasets}
+
+
+def _iceprod_app(services: Services) -> web.Application:
+    app = family_app(services.settings, services.tokens, iceprod_error)
+    app[SERVICES] = services
+    return app

@@ -17,18 +17,17 @@ from marshmallow import ValidationError as SchemaError
 
 from logriver.core.errors import LogriverError
 from logriver.core.streams import StreamInfo
-from logriver.core.timeutil import NS_PER_MS
-from logriver.core.web import json_response, principal, retry_headers, with_renderer
-from logriver.query.handlers import READER, STREAMS
+from logriver.core.timeutil import MAX_INT64, MAX_STORABLE_NS, NS_PER_MS
+from logriver.core.web import family_app, json_response, principal, retry_headers
 from logriver.query.reader import Line, LineQuery, LineReader, Order
 from logriver.query.schemas import load_params
+from logriver.services import SERVICES, Services
 
-EVENTS_ROUTE = "/v1/{project_id}/services/{service_id}/events"
+MODELARTS_PREFIX = "/v1"
+EVENTS_ROUTE = "/{project_id}/services/{service_id}/events"  # under MODELARTS_PREFIX
 MAX_LIMIT = 1000
 MAX_INT32 = 2**31 - 1
-MAX_INT64 = 2**63 - 1
 # Elasticsearch's date_nanos ends in 2262; a later bound means "no bound" rather than an error.
-LATEST_NS = MAX_INT64
 ABNORMAL = "abnormal"
 # `normal` is every event not marked abnormal, so the filter agrees with what the list shows.
 NOT_ABNORMAL_QUERY = f"NOT fields.event_type:{ABNORMAL}"
@@ -84,7 +83,6 @@ class EventsSchema(Schema):
             raise SchemaError("start_time must not be after end_time (both are inclusive)", "end_time")
 
 
-@with_renderer(modelarts_error_response)
 async def events_handler(request: web.Request) -> web.Response:
     """`GET /v1/{project_id}/services/{service_id}/events`."""
     caller = principal(request, "read")
@@ -92,11 +90,13 @@ async def events_handler(request: web.Request) -> web.Response:
     if caller.tenant != project_id:
         raise ModelArtsError(400, "ModelArts.0210", "Invalid project ID.")
     params = load_params(EventsSchema(), {k: v for k, v in request.query.items() if v != ""})
-    stream = await request.app[STREAMS].get(caller.tenant, {"project_id": project_id, "service_id": service_id})
+    stream = await request.app[SERVICES].streams.get(
+        caller.tenant, {"project_id": project_id, "service_id": service_id}
+    )
     if stream is None:
         raise ModelArtsError(404, "ModelArts.3502", f"Service {service_id} does not exist.")
     query = event_query(caller.tenant, stream.stream_id, params)
-    reader = request.app[READER]
+    reader = request.app[SERVICES].reader
     total, lines = await asyncio.gather(
         reader.count(query), read_events(reader, query, params["order"], params["offset"], params["limit"])
     )
@@ -118,9 +118,9 @@ def event_query(tenant: str, sid: str, params: dict[str, Any]) -> LineQuery:
     return LineQuery(
         tenant=tenant,
         stream_id=sid,
-        start_ns=None if start is None else min(start * NS_PER_MS, LATEST_NS),
+        start_ns=None if start is None else min(start * NS_PER_MS, MAX_STORABLE_NS),
         # end_time is inclusive of its whole millisecond; LineQuery's end is exclusive.
-        end_ns=None if end is None else min((end + 1) * NS_PER_MS, LATEST_NS),
+        end_ns=None if end is None else min((end + 1) * NS_PER_MS, MAX_STORABLE_NS),
         text=NOT_ABNORMAL_QUERY if event_type == "normal" else None,
         contains=params["event_info"],
         fields={"event_type": ABNORMAL} if event_type == ABNORMAL else {},
@@ -145,6 +145,9 @@ def render_event(line: Line) -> dict[str, Any]:
     return {"event_type": event_type, "event_info": line.message, "occur_time": line.timestamp_ns // NS_PER_MS}
 
 
-def setup_modelarts(app: web.Application) -> None:
-    """Register the ModelArts events route."""
+def modelarts_app(services: Services) -> web.Application:
+    """The ModelArts events route, under MODELARTS_PREFIX."""
+    app = family_app(services.settings, services.tokens, modelarts_error_response)
+    app[SERVICES] = services
     app.router.add_get(EVENTS_ROUTE, events_handler)
+    return app

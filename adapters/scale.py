@@ -19,9 +19,9 @@ from aiohttp import web
 from logriver.core.auth import Principal
 from logriver.core.errors import BadRequestError, ForbiddenError, LogriverError, NotFoundError, UnauthorizedError
 from logriver.core.timeutil import NS_PER_SECOND, TimestampError, format_rfc3339_ns, now_ns, parse_rfc3339_ns
-from logriver.core.web import json_response, principal, retry_headers, stream_body, with_renderer
-from logriver.query.handlers import READER
+from logriver.core.web import family_app, json_response, principal, retry_headers, stream_body
 from logriver.query.reader import Line, LineQuery
+from logriver.services import SERVICES, Services
 
 LOG_STREAMS = {"combined": None, "stdout": "stdout", "stderr": "stderr"}  # log_id -> `stream` label
 # Formats in the server's order of preference, each with the media type it answers.
@@ -195,18 +195,22 @@ def log_query(request: web.Request, tenant: str) -> LineQuery:
     return LineQuery(tenant, labels, window["started"], window["ended"])
 
 
-@with_renderer(scale_error)
 async def job_exe_log_handler(request: web.Request) -> web.StreamResponse:
     fmt = negotiate(request.query.get("format"), request.headers.get("Accept", ""))
     caller = _caller(request)
-    lines = request.app[READER].iter_lines(log_query(request, caller.tenant), "asc", batch=READ_BATCH)
+    lines = request.app[SERVICES].reader.iter_lines(log_query(request, caller.tenant), "asc", batch=READ_BATCH)
     first = await anext(lines, None)  # storage errors before the status line keep their status
     if first is None:
         return web.Response(status=204)
     return await stream_body(request, BODIES[fmt](first, lines), CONTENT_TYPES[fmt])
 
 
-def setup_scale(app: web.Application) -> None:
-    """Register the job execution log route of Scale's v6 and v7 APIs."""
-    for version in ("v6", "v7"):
-        app.router.add_get(f"/{version}/job-executions/{{job_exe_id}}/logs/{{log_id}}/", job_exe_log_handler)
+def scale_apps(services: Services) -> dict[str, web.Application]:
+    """The job execution log route of Scale's v6 and v7 APIs, one application per version prefix."""
+    apps = {}
+    for version in ("/v6", "/v7"):
+        app = family_app(services.settings, services.tokens, scale_error)
+        app[SERVICES] = services
+        app.router.add_get("/job-executions/{job_exe_id}/logs/{log_id}/", job_exe_log_handler)
+        apps[version] = app
+    return apps

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from logriver.core.errors import ValidationError
 
@@ -25,3 +25,18 @@ def label_filters(items: Iterable[tuple[str, str]]) -> dict[str, str]:
             )
         labels[key] = value
     return labels
+
+
+_REFRESH = {"": True, "true": True, "wait_for": True, "false": False}
+
+
+def wants_refresh(query: Mapping[str, str]) -> bool:
+    """Elasticsearch's `refresh`: empty, `true` or `wait_for` make the lines searchable before the answer."""
+    value = query.get("refresh", "false")
+    refresh = _REFRESH.get(value.lower())
+    if refresh is None:
+        raise ValidationError(
+            f"refresh must be wait_for, true or false, got [{value}]",
+            {"parameter": "refresh", "allowed": ["wait_for", "true", "false"]},
+        )
+    return refresh

@@ -37,30 +37,33 @@ def translate_es_errors(what: str) -> Iterator[None]:
     except (elastic_transport.ConnectionError, elastic_transport.TransportError) as exc:
         raise StorageUnavailableError(f"storage is unreachable while {what}; retry later") from exc
     except ApiError as exc:
-        if exc.meta.status == 429:
-            raise OverloadedError(f"storage is overloaded while {what}; retry later") from exc
-        if exc.meta.status in (502, 503, 504):
-            raise StorageUnavailableError(f"storage is unavailable while {what}; retry later") from exc
-        if exc.meta.status == 400 and _is_user_query_error(exc):
-            raise InvalidQueryError(f"the query cannot be run: {_reason(exc)}") from exc
-        raise LogriverError(f"storage error while {what}") from exc
+        raise storage_error(exc.meta.status, exc.body, what) from exc
 
 
-def _is_user_query_error(exc: ApiError) -> bool:
-    kinds = {c.get("type") for c in _root_causes(exc)}
-    return bool(kinds & {"query_shard_exception", "parse_exception", "too_many_clauses", "illegal_argument_exception"})
+def storage_error(status: int, body: Any, what: str) -> LogriverError:
+    """An error Elasticsearch answered (a whole request or one item of an msearch) as an API error."""
+    if status == 429:
+        return OverloadedError(f"storage is overloaded while {what}; retry later")
+    if status in (502, 503, 504):
+        return StorageUnavailableError(f"storage is unavailable while {what}; retry later")
+    causes = _root_causes(body)
+    if status == 400 and {c.get("type") for c in causes} & _USER_QUERY_ERRORS:
+        return InvalidQueryError(f"the query cannot be run: {_reason(causes)}")
+    return LogriverError(f"storage error while {what}")
 
 
-def _root_causes(exc: ApiError) -> list[dict[str, Any]]:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error")
+# Root causes that mean the user's query is wrong, not our request.
+_USER_QUERY_ERRORS = {"query_shard_exception", "parse_exception", "too_many_clauses", "illegal_argument_exception"}
+
+
+def _root_causes(body: Any) -> list[dict[str, Any]]:
+    error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
-        error = {}
+        return []
     return list(error.get("root_cause") or [error])
 
 
-def _reason(exc: ApiError) -> str:
-    causes = _root_causes(exc)
+def _reason(causes: list[dict[str, Any]]) -> str:
     return str(causes[0].get("reason", "rejected")) if causes else "rejected"
 
 

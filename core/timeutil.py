@@ -9,9 +9,14 @@ import time
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MS = 1_000_000
-# Elasticsearch's date_nanos holds 1970-01-01 up to 2262-04-11 (a signed 64-bit nanosecond count).
+# Elasticsearch's `long` ends here, and so does date_nanos (a signed 64-bit nanosecond count).
+MAX_INT64 = 2**63 - 1
+# date_nanos holds 1970-01-01 up to 2262-04-11.
 MIN_STORABLE_NS = 0
-MAX_STORABLE_NS = 2**63 - 1
+MAX_STORABLE_NS = MAX_INT64
+
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
+_DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?"
@@ -124,3 +129,9 @@ def _format_seconds(seconds: int) -> str:
 
 def now_ns() -> int:
     return time.time_ns()
+
+
+def parse_duration_ms(text: str) -> int | None:
+    """`250ms`, `30s`, `5m`, `1h` or `7d` in milliseconds; None when `text` is not such a duration."""
+    match = _DURATION.fullmatch(text.strip())
+    return int(match[1]) * _DURATION_MS[match[2]] if match else None

@@ -1,4 +1,4 @@
-"""HTTP plumbing both paths share: app keys, auth, JSON responses and the error middleware."""
+"""HTTP plumbing every API family shares: app keys, auth, JSON responses and the error middleware."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from logriver.core.admission import Admission, Reservation
 from logriver.core.auth import Principal, TokenStore, authenticate
 from logriver.core.errors import BadRequestError, LogriverError, request_too_large
 from logriver.core.settings import Settings
-from logriver.core.storage import Storage
 
 log = logging.getLogger("logriver.http")
 
 SETTINGS = web.AppKey("settings", Settings)
-STORAGE = web.AppKey("storage", Storage)
 TOKENS = web.AppKey("tokens", TokenStore)
 ADMISSION = web.AppKey("admission", Admission)
 RESERVATION = "logriver.reservation"  # the request's admitted bytes, set by admission_middleware
@@ -27,7 +26,6 @@ RESERVATION = "logriver.reservation"  # the request's admitted bytes, set by adm
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # An API family renders errors in its own envelope: (error, request) -> response.
 ErrorRenderer = Callable[[LogriverError, web.Request], web.StreamResponse]
-RENDERER_ATTR = "logriver_error_renderer"
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -46,40 +44,45 @@ def retry_headers(error: LogriverError, request: web.Request) -> dict[str, str]:
     return {}
 
 
-def with_renderer(renderer: ErrorRenderer) -> Callable[[Handler], Handler]:
-    """Mark a handler as part of an API family whose errors use `renderer`."""
-
-    def mark(handler: Handler) -> Handler:
-        setattr(handler, RENDERER_ATTR, renderer)
-        return handler
-
-    return mark
+def family_app(settings: Settings, tokens: TokenStore, renderer: ErrorRenderer) -> web.Application:
+    """One API family's application: every error under its routes, unknown paths included, in its envelope."""
+    app = web.Application(middlewares=[error_middleware(renderer)], client_max_size=settings.max_request_bytes + 1)
+    app[SETTINGS] = settings
+    app[TOKENS] = tokens
+    return app
 
 
-def _renderer_for(request: web.Request) -> ErrorRenderer:
-    handler = getattr(request.match_info, "handler", None)
-    return getattr(handler, RENDERER_ATTR, None) or native_error_response
+def error_middleware(renderer: ErrorRenderer) -> Middleware:
+    """The single place where exceptions become responses, in one family's envelope; 5xx never shows internals."""
+
+    @web.middleware
+    async def render_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except LogriverError as error:
+            if error.status >= 500 and error.status not in (503, 504):
+                error = _internal(error)
+            elif error.status >= 500:
+                log.warning("%s %s: %s (%s)", request.method, request.path, error.message, error.__cause__)
+            return renderer(error, request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return renderer(_http_error(exc), request)
+        except Exception as exc:
+            return renderer(_internal(exc), request)
+
+    return render_errors
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The single place where exceptions become responses; 5xx never shows internals."""
-    try:
-        return await handler(request)
-    except LogriverError as error:
-        if error.status >= 500 and error.status not in (503, 504):
-            error = _internal(error)
-        elif error.status >= 500:
-            log.warning("%s %s: %s (%s)", request.method, request.path, error.message, error.__cause__)
-        return _renderer_for(request)(error, request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        http_error = LogriverError(exc.reason, type=_snake(exc.reason))
-        http_error.status = exc.status
-        return _renderer_for(request)(http_error, request)
-    except Exception as exc:
-        return _renderer_for(request)(_internal(exc), request)
+def _http_error(exc: web.HTTPException) -> LogriverError:
+    """aiohttp's own refusals (no route, wrong method, body too large) as API errors."""
+    details: dict[str, Any] = {}
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        details["allowed_methods"] = sorted(exc.allowed_methods)
+    error = LogriverError(exc.reason, details, type=_snake(exc.reason))
+    error.status = exc.status
+    return error
 
 
 def _internal(exc: BaseException) -> LogriverError:

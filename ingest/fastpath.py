@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from logriver.core.timeutil import TimestampError, parse_timestamp_ns
+from logriver.core.timeutil import MAX_INT64, TimestampError, parse_timestamp_ns
 
-MAX_ORDER_NUM = 2**63 - 1
+MAX_ORDER_NUM = MAX_INT64  # order_num is stored as an Elasticsearch long
 _KEYS = frozenset({"@timestamp", "message", "labels", "order_num", "fields", "id"})
 
 

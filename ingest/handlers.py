@@ -9,8 +9,8 @@ import orjson
 from aiohttp import web
 
 from logriver.core.errors import LogriverError, ValidationError
-from logriver.core.params import label_filters
-from logriver.core.web import SETTINGS, STORAGE, json_response, principal, read_body, read_json, stream_body
+from logriver.core.params import label_filters, wants_refresh
+from logriver.core.web import SETTINGS, json_response, principal, read_body, read_json, stream_body
 from logriver.ingest.registry import StreamRegistry
 from logriver.ingest.schemas import check_encoding, load_stream, parse_lines_body, validate_lines
 from logriver.ingest.writer import LineWriter, request_digest
@@ -27,17 +27,10 @@ async def post_lines_handler(request: web.Request) -> web.Response:
     items, shared_labels, parse_rejections = parse_lines_body(body, request.content_type)
     valid, rejected = validate_lines(items, shared_labels, settings)
     result = await request.app[WRITER].write_lines(
-        caller.tenant, valid, request_digest(caller.tenant, body), refresh=_wants_refresh(request)
+        caller.tenant, valid, request_digest(caller.tenant, body), refresh=wants_refresh(request.query)
     )
     rejections = sorted(parse_rejections + rejected + result.rejected, key=lambda r: r.index)
     return json_response({"accepted": result.accepted, "rejected": [r.as_dict() for r in rejections]})
-
-
-def _wants_refresh(request: web.Request) -> bool:
-    value = request.query.get("refresh", "false").lower()
-    if value not in ("false", "true", "wait_for", ""):
-        raise ValidationError("refresh must be wait_for, true or false", {"parameter": "refresh"})
-    return value in ("true", "wait_for", "")
 
 
 async def put_stream_handler(request: web.Request) -> web.Response:
@@ -72,11 +65,10 @@ async def _ndjson_progress(
         yield orjson.dumps({"status": "failed", "error": {"type": exc.type, "message": exc.message}}) + b"\n"
 
 
-def setup_ingest(app: web.Application) -> None:
-    """Create the write path's services from the app's storage and register its routes."""
-    storage = app[STORAGE]
-    app[WRITER] = LineWriter(storage)
-    app[REGISTRY] = StreamRegistry(storage)
-    app.router.add_post("/api/v1/lines", post_lines_handler)
-    app.router.add_put("/api/v1/streams", put_stream_handler)
-    app.router.add_delete("/api/v1/lines", delete_lines_handler)
+def add_write_routes(app: web.Application, writer: LineWriter, registry: StreamRegistry) -> None:
+    """The write path's routes, relative to the native API's prefix, over the given services."""
+    app[WRITER] = writer
+    app[REGISTRY] = registry
+    app.router.add_post("/lines", post_lines_handler)
+    app.router.add_put("/streams", put_stream_handler)
+    app.router.add_delete("/lines", delete_lines_handler)

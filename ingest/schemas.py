@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
 from marshmallow import RAISE, Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
 
+from logriver.core import rejections as reasons
 from logriver.core.errors import BadRequestError, ValidationError
 from logriver.core.fields import TimestampField
+from logriver.core.rejections import Rejection
 from logriver.core.settings import Settings
 from logriver.core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, NS_PER_SECOND, format_rfc3339_ns, now_ns
 from logriver.ingest.fastpath import MAX_ORDER_NUM, fast_load
@@ -25,16 +26,6 @@ class LineIn(NamedTuple):
     order_num: int | None = None
     fields: dict[str, Any] | None = None
     client_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Rejection:
-    index: int
-    type: str
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "type": self.type, "message": self.message}
 
 
 class LineSchema(Schema):
@@ -66,17 +57,8 @@ class WrappedBodySchema(Schema):
 _LINE_SCHEMA = LineSchema()
 _WRAPPED_SCHEMA = WrappedBodySchema()
 
+
 # marshmallow reports per field; each field's failure gets a stable type clients can switch on.
-_FIELD_TYPES = {
-    "@timestamp": "invalid_timestamp",
-    "message": "invalid_message",
-    "labels": "invalid_labels",
-    "order_num": "invalid_order_num",
-    "fields": "invalid_fields",
-    "id": "invalid_id",
-}
-
-
 def check_encoding(content_encoding: str) -> None:
     """aiohttp already inflated gzip/deflate bodies (and read_body bounded the inflated size)."""
     if content_encoding.strip().lower() not in ("", "identity", "gzip", "x-gzip", "deflate"):
@@ -120,7 +102,7 @@ def _parse_ndjson(body: bytes) -> tuple[list[Any], list[Rejection]]:
         try:
             items.append(orjson.loads(raw_line))
         except orjson.JSONDecodeError as exc:
-            rejections.append(Rejection(len(items), "invalid_json", f"this NDJSON line is not JSON: {exc}"))
+            rejections.append(reasons.NOT_JSON.at(len(items), error=exc))
             items.append(None)
     return items, rejections
 
@@ -153,7 +135,7 @@ def validate_line(
     index: int, item: Any, shared_labels: dict[str, str], settings: Settings, window: tuple[int | None, int]
 ) -> LineIn | Rejection:
     if not isinstance(item, dict):
-        return Rejection(index, "invalid_line", f"a line must be a JSON object, got {type(item).__name__}")
+        return reasons.NOT_AN_OBJECT.at(index, kind=type(item).__name__)
     loaded = fast_load(item) or _schema_load(item)
     if isinstance(loaded, SchemaError):
         return _schema_rejection(index, loaded.messages)
@@ -168,8 +150,7 @@ def validate_line(
         fields=loaded.get("extra_fields") or None,
         client_id=loaded.get("client_id"),
     )
-    problem = check_limits(line, settings) or check_window(line.timestamp_ns, window)
-    return Rejection(index, *problem) if problem else line
+    return check_limits(index, line, settings) or check_window(index, line.timestamp_ns, window) or line
 
 
 def _schema_load(item: dict[str, Any]) -> dict[str, Any] | SchemaError:
@@ -182,14 +163,14 @@ def _schema_load(item: dict[str, Any]) -> dict[str, Any] | SchemaError:
 
 def _schema_rejection(index: int, messages: Any) -> Rejection:
     if not isinstance(messages, dict):
-        return Rejection(index, "invalid_line", str(messages))
+        return reasons.INVALID_LINE.at(index, problem=messages)
     name, problems = next(iter(messages.items()))
     text = "; ".join(_flatten(problems))
     if "Missing data for required field." in text:
-        return Rejection(index, "missing_field", f"`{name}` is required")
+        return reasons.MISSING_FIELD.at(index, name=name)
     if "Unknown field." in text:
-        return Rejection(index, "unknown_field", f"`{name}` is not a line field; put extra data under `fields`")
-    return Rejection(index, _FIELD_TYPES.get(name, "invalid_line"), f"`{name}`: {text}")
+        return reasons.UNKNOWN_FIELD.at(index, name=name)
+    return reasons.INVALID_FIELD.get(name, reasons.INVALID_OTHER_FIELD).at(index, name=name, problem=text)
 
 
 def _flatten(problems: Any) -> list[str]:
@@ -200,29 +181,24 @@ def _flatten(problems: Any) -> list[str]:
     return [str(problems)]
 
 
-def check_limits(line: LineIn, settings: Settings) -> tuple[str, str] | None:
+def check_limits(index: int, line: LineIn, settings: Settings) -> Rejection | None:
     """The per-line limits of the settings, each with a reason code that names the limit."""
     # A character is at most 4 UTF-8 bytes: only long messages need encoding to be measured.
     if len(line.message) * 4 > settings.max_message_bytes:
         size = len(line.message.encode("utf-8", "surrogatepass"))
         if size > settings.max_message_bytes:
-            return "message_too_long", (
-                f"message is {size} bytes; LOGRIVER_MAX_MESSAGE_BYTES is {settings.max_message_bytes}: split the line"
-            )
+            return reasons.MESSAGE_TOO_LONG.at(index, size=size, limit=settings.max_message_bytes)
     if len(line.labels) > settings.max_labels:
-        return "too_many_labels", f"{len(line.labels)} labels; LOGRIVER_MAX_LABELS is {settings.max_labels}"
+        return reasons.TOO_MANY_LABELS.at(index, count=len(line.labels), limit=settings.max_labels)
     for name, value in line.labels.items():
         if not name or len(name) > settings.max_label_name_length:
-            return "label_name_too_long", (
-                f"label name {name[:40]!r} must be 1 to {settings.max_label_name_length} characters"
-            )
+            return reasons.LABEL_NAME_TOO_LONG.at(index, name=name[:40], limit=settings.max_label_name_length)
         if len(value) > settings.max_label_value_length:
-            return "label_value_too_long", (
-                f"label {name!r} value is {len(value)} characters; "
-                f"LOGRIVER_MAX_LABEL_VALUE_LENGTH is {settings.max_label_value_length}"
+            return reasons.LABEL_VALUE_TOO_LONG.at(
+                index, name=name, length=len(value), limit=settings.max_label_value_length
             )
     if line.fields and _depth(line.fields) > settings.max_fields_depth:
-        return "fields_too_deep", f"`fields` nests deeper than LOGRIVER_MAX_FIELDS_DEPTH ({settings.max_fields_depth})"
+        return reasons.FIELDS_TOO_DEEP.at(index, limit=settings.max_fields_depth)
     return None
 
 
@@ -236,20 +212,20 @@ def _depth(value: Any) -> int:
     return 0
 
 
-def check_window(timestamp_ns: int, window: tuple[int | None, int]) -> tuple[str, str] | None:
+def check_window(index: int, timestamp_ns: int, window: tuple[int | None, int]) -> Rejection | None:
+    """Lines must be storable as date_nanos, within retention and not too far ahead."""
     oldest, newest = window
     if not MIN_STORABLE_NS <= timestamp_ns <= MAX_STORABLE_NS:
-        return "invalid_timestamp", "@timestamp must be between 1970-01-01 and 2262-04-11 (nanosecond dates)"
+        return reasons.TIMESTAMP_OUT_OF_RANGE.at(index)
     if oldest is not None and timestamp_ns < oldest:
-        return "too_old", (
-            f"@timestamp {format_rfc3339_ns(timestamp_ns)} is older than the retention period; "
-            f"accepted lines are from {format_rfc3339_ns(oldest)} to {format_rfc3339_ns(newest)}"
+        return reasons.TOO_OLD.at(
+            index,
+            timestamp=format_rfc3339_ns(timestamp_ns),
+            oldest=format_rfc3339_ns(oldest),
+            newest=format_rfc3339_ns(newest),
         )
     if timestamp_ns > newest:
-        return "too_new", (
-            f"@timestamp {format_rfc3339_ns(timestamp_ns)} is too far in the future; "
-            f"accepted lines are up to {format_rfc3339_ns(newest)} (LOGRIVER_MAX_FUTURE_SECONDS)"
-        )
+        return reasons.TOO_NEW.at(index, timestamp=format_rfc3339_ns(timestamp_ns), newest=format_rfc3339_ns(newest))
     return None
 
 

@@ -13,11 +13,13 @@ from typing import Any
 
 import orjson
 
+from logriver.core import rejections as reasons
 from logriver.core.errors import LogriverError, OverloadedError, StorageUnavailableError
+from logriver.core.rejections import Rejection
 from logriver.core.storage import Storage, translate_es_errors
 from logriver.core.streams import stream_id
 from logriver.core.timeutil import format_rfc3339_ns, now_ns
-from logriver.ingest.schemas import LineIn, Rejection
+from logriver.ingest.schemas import LineIn
 
 log = logging.getLogger("logriver.ingest")
 
@@ -181,7 +183,7 @@ class LineWriter:
         outcomes = [_outcome(status, error) for status, error in statuses[: len(lines)]]
         for (position, _), outcome, (_, error) in zip(lines, outcomes, statuses, strict=False):
             if outcome == REJECTED:
-                rejected.append(Rejection(position, "rejected_by_storage", _storage_reason(error)))
+                rejected.append(reasons.REJECTED_BY_STORAGE.at(position, reason=_storage_reason(error)))
         for status, error in statuses[len(lines) :]:
             if _outcome(status, error) == UNAVAILABLE:
                 raise _pushed_back(statuses)

@@ -1,39 +1,30 @@
-"""Composes the write path, the read path and the foreign APIs into one aiohttp application."""
+"""Builds the services once and mounts every API family on them, each under the paths it owns.
+
+Each family is an aiohttp sub-application with its own error middleware, so every answer under
+its paths, unknown paths and wrong methods included, is in its envelope. Paths outside every
+family get the native envelope, or the Elasticsearch one when that surface is mounted at `/`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
-from logriver.adapters.abeja import setup_abeja
-from logriver.adapters.iceprod import setup_iceprod
-from logriver.adapters.modelarts import setup_modelarts
-from logriver.adapters.scale import setup_scale
+from logriver.adapters.abeja import ABEJA_PREFIX, abeja_app
+from logriver.adapters.escompat.routes import escompat_app, escompat_prefix
+from logriver.adapters.iceprod import iceprod_apps
+from logriver.adapters.modelarts import MODELARTS_PREFIX, modelarts_app
+from logriver.adapters.scale import scale_apps
 from logriver.core.admission import Admission
 from logriver.core.auth import TokenStore
 from logriver.core.settings import Settings
-from logriver.core.storage import Storage
-from logriver.core.web import (
-    ADMISSION,
-    SETTINGS,
-    STORAGE,
-    TOKENS,
-    admission_middleware,
-    error_middleware,
-    json_response,
-)
-from logriver.ingest.escompat import setup_escompat
-from logriver.ingest.handlers import setup_ingest
-from logriver.ingest.retention import run_retention
-from logriver.query.handlers import setup_query
-from logriver.query.tail_handlers import setup_tail
+from logriver.core.web import ADMISSION, admission_middleware, family_app, json_response, native_error_response
+from logriver.native import NATIVE_PREFIX, native_app
+from logriver.services import SERVICES, Services, build_services, services_ctx
 
-# Extra route families (foreign APIs, compatibility surfaces) register themselves here.
-AppExtension = Callable[[web.Application], None]
-EXTENSIONS: list[AppExtension] = [setup_modelarts, setup_abeja, setup_iceprod, setup_scale, setup_tail, setup_escompat]
+# Sees (mount prefix, family application) before the family is mounted; see create_app.
+FamilyHook = Callable[[str, web.Application], None]
 
 
 async def healthz_handler(request: web.Request) -> web.Response:
@@ -41,43 +32,61 @@ async def healthz_handler(request: web.Request) -> web.Response:
 
 
 async def readyz_handler(request: web.Request) -> web.Response:
-    storage = request.app[STORAGE]
-    if storage.ready:
+    services = request.app[SERVICES]
+    if services.storage.ready:
         return json_response({"status": "ready"})
     return json_response(
         {"status": "not_ready", "reason": "storage unreachable or templates not installed"},
         503,
-        {"Retry-After": str(request.app[SETTINGS].retry_after_seconds)},
+        {"Retry-After": str(services.settings.retry_after_seconds)},
     )
 
 
-async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
-    storage = app[STORAGE]
-    await storage.check()  # ready at once when Elasticsearch is up; else the watcher recovers
-    tasks = [asyncio.create_task(storage.watch_readiness()), asyncio.create_task(run_retention(storage))]
-    yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    await storage.close()
+async def _end_tails(app: web.Application) -> None:
+    # On shutdown the server waits for open handlers: end the streams so it need not.
+    app[SERVICES].tail_hub.close()
 
 
-def create_app(settings: Settings, tokens: TokenStore, es_url: str) -> web.Application:
-    """The whole service; storage is opened on start-up and closed on clean-up."""
-    app = web.Application(
-        middlewares=[admission_middleware, error_middleware], client_max_size=settings.max_request_bytes + 1
-    )
-    app[SETTINGS] = settings
-    app[ADMISSION] = Admission(settings.max_inflight_bytes, settings.admission_wait_seconds)
-    app[TOKENS] = tokens
-    app[STORAGE] = Storage.from_settings(settings, es_url)
-    app.cleanup_ctx.append(storage_ctx)
-    app.router.add_get("/healthz", healthz_handler)
-    app.router.add_get("/readyz", readyz_handler)
-    setup_ingest(app)
-    setup_query(app)
-    for extension in EXTENSIONS:
-        extension(app)
-    return app
+def create_app(
+    settings: Settings, tokens: TokenStore, es_url: str, *, extend_family: FamilyHook | None = None
+) -> web.Application:
+    """The whole service; storage is opened on start-up and closed on clean-up.
+
+    `extend_family(prefix, app)` sees each family's application before it is mounted and frozen,
+    to add routes that answer in that family's envelope (the root is passed as `/`).
+    """
+    services = build_services(settings, tokens, es_url)
+    es_prefix = escompat_prefix(settings)
+    # Mounted at `/`, the Elasticsearch surface is the root application itself: aiohttp nests
+    # sub-applications only under a non-empty prefix, and its catch-all then answers what no
+    # other family owns, as Elasticsearch would.
+    root = escompat_app(services) if es_prefix == "" else family_app(settings, tokens, native_error_response)
+    root[SERVICES] = services
+    # Outermost: the bytes a write was admitted for are given back after its family answered.
+    root.middlewares.insert(0, admission_middleware)
+    root[ADMISSION] = Admission(settings.max_inflight_bytes, settings.admission_wait_seconds)
+    root.cleanup_ctx.append(services_ctx(services))
+    root.on_shutdown.append(_end_tails)
+    root.router.add_get("/healthz", healthz_handler)
+    root.router.add_get("/readyz", readyz_handler)
+    for prefix, family in _families(services, es_prefix).items():
+        if extend_family is not None:
+            extend_family(prefix, family)
+        root.add_subapp(prefix, family)
+    if extend_family is not None:
+        extend_family("/", root)
+    return root
+
+
+def _families(services: Services, es_prefix: str | None) -> dict[str, web.Application]:
+    """Each family's application by the path prefix it owns; a family may own several."""
+    families = {
+        NATIVE_PREFIX: native_app(services),
+        MODELARTS_PREFIX: modelarts_app(services),
+        ABEJA_PREFIX: abeja_app(services),
+        **iceprod_apps(services),
+        **scale_apps(services),
+    }
+    if es_prefix:
+        families[es_prefix] = escompat_app(services)
+    return families

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,13 +20,11 @@ import aiohttp
 import orjson
 
 from logriver.core.settings import Settings
-from logriver.core.timeutil import NS_PER_SECOND, format_rfc3339_ns, now_ns
+from logriver.core.timeutil import NS_PER_MS, format_rfc3339_ns, now_ns, parse_duration_ms
 
 RECONNECT_MIN_SECONDS = 0.5  # back-off between failed connections, doubling up to the max
 RECONNECT_MAX_SECONDS = 10.0
 READ_TIMEOUT_SECONDS = 60.0  # the tail sends a heartbeat every 15 s; silence this long is a dead link
-_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ClientError(Exception):
@@ -77,24 +74,41 @@ def format_line(line: dict[str, Any], as_json: bool = False) -> str:
     return f"{line['@timestamp']} {{{labels}}} {line['message']}"
 
 
-async def read_events(content: aiohttp.StreamReader) -> AsyncIterator[ServerEvent]:
-    """text/event-stream events; comments (heartbeats) are skipped."""
-    event = ServerEvent()
-    async for raw in content:
+COMMENT = ":"  # the name of a comment (heartbeat) when an EventParser keeps them
+
+
+class EventParser:
+    """text/event-stream read one line at a time; `feed` returns each event once a blank line ends it."""
+
+    def __init__(self, keep_comments: bool = False):
+        self.keep_comments = keep_comments
+        self._event = ServerEvent()
+
+    def feed(self, raw: bytes) -> ServerEvent | None:
         line = raw.decode().rstrip("\r\n")
         if not line:
-            if event.data:
-                yield event
-            event = ServerEvent()
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                event.data.append(value)
-            elif name == "event":
-                event.name = value
-            elif name == "id":
-                event.id = value
+            event, self._event = self._event, ServerEvent()
+            return event if event.data else None
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if not name:
+            return ServerEvent(COMMENT, None, [value]) if self.keep_comments else None
+        if name == "data":
+            self._event.data.append(value)
+        elif name == "event":
+            self._event.name = value
+        elif name == "id":
+            self._event.id = value
+        return None
+
+
+async def read_events(content: aiohttp.StreamReader) -> AsyncIterator[ServerEvent]:
+    """text/event-stream events; comments (heartbeats) are skipped."""
+    parser = EventParser()
+    async for raw in content:
+        event = parser.feed(raw)
+        if event is not None:
+            yield event
 
 
 async def _refusal(response: aiohttp.ClientResponse) -> str:
@@ -212,10 +226,10 @@ async def _get_json(target: Target, path: str, params: dict[str, str]) -> Any:
 
 def since_start(duration: str) -> str:
     """`--since 15m` as an RFC 3339 start time."""
-    match = _DURATION.match(duration)
-    if not match:
+    duration_ms = parse_duration_ms(duration)
+    if duration_ms is None:
         raise argparse.ArgumentTypeError(f"{duration!r} is not a duration such as 30s, 15m, 2h or 7d")
-    return format_rfc3339_ns(now_ns() - int(match.group(1)) * _UNIT_SECONDS[match.group(2)] * NS_PER_SECOND)
+    return format_rfc3339_ns(now_ns() - duration_ms * NS_PER_MS)
 
 
 def parse_label(text: str) -> tuple[str, str]:

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from logriver.core.errors import InvalidQueryError, LogriverError, OverloadedError, StorageUnavailableError
-from logriver.core.storage import Storage, translate_es_errors
+from logriver.core.errors import LogriverError
+from logriver.core.storage import Storage, storage_error, translate_es_errors
 from logriver.core.timeutil import NS_PER_SECOND, format_rfc3339_ns
 from logriver.query.reader import LINE_SOURCE, Line, LineQuery, build_filter, hit_to_line
 
@@ -108,14 +108,4 @@ class ArrivalReader:
 def _scan_result(item: dict[str, Any]) -> list[Line] | LogriverError:
     if "error" not in item:
         return [_arrival_line(hit) for hit in item["hits"]["hits"]]
-    error = item["error"] if isinstance(item["error"], dict) else {}
-    causes = error.get("root_cause") or [error]
-    reason = str(causes[0].get("reason", "rejected")) if causes else "rejected"
-    status = int(item.get("status", 500))
-    if status == 400:
-        return InvalidQueryError(f"the query cannot be run: {reason}")
-    if status == 429:
-        return OverloadedError("storage is overloaded while polling for new lines")
-    if status in (502, 503, 504):
-        return StorageUnavailableError("storage is unavailable while polling for new lines")
-    return LogriverError(f"storage error while polling for new lines: {reason}")
+    return storage_error(int(item.get("status", 500)), item, "polling for new lines")

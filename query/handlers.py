@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from logriver.core.errors import NotFoundError
-from logriver.core.web import SETTINGS, STORAGE, json_response, principal
-from logriver.query.cursor import TokenCodec
+from logriver.core.web import json_response, principal
 from logriver.query.pages import PageService
 from logriver.query.reader import LineReader
 from logriver.query.schemas import ContextSchema, LinesSchema, SearchSchema, StreamsSchema, line_query, load_params
@@ -64,16 +63,16 @@ async def get_streams_handler(request: web.Request) -> web.Response:
     return json_response({"streams": [render_stream(s) for s in streams]})
 
 
-def setup_query(app: web.Application) -> None:
-    """Create the read path's services and register its routes."""
-    storage, settings = app[STORAGE], app[SETTINGS]
-    codec = TokenCodec(settings.token_secret)
-    app[READER] = LineReader(storage)
-    app[PAGES] = PageService(app[READER], codec)
-    app[SEARCH] = SearchService(app[READER], codec, settings.search_max_total)
-    app[STREAMS] = StreamReader(storage)
-    app.router.add_get("/api/v1/lines", get_lines_handler)
-    app.router.add_get("/api/v1/lines/{line_id}", get_line_handler)
-    app.router.add_get("/api/v1/lines/{line_id}/context", get_context_handler)
-    app.router.add_get("/api/v1/search", search_handler)
-    app.router.add_get("/api/v1/streams", get_streams_handler)
+def add_read_routes(
+    app: web.Application, reader: LineReader, pages: PageService, search: SearchService, streams: StreamReader
+) -> None:
+    """The read path's routes, relative to the native API's prefix, over the given services."""
+    app[READER] = reader
+    app[PAGES] = pages
+    app[SEARCH] = search
+    app[STREAMS] = streams
+    app.router.add_get("/lines", get_lines_handler)
+    app.router.add_get("/lines/{line_id}", get_line_handler)
+    app.router.add_get("/lines/{line_id}/context", get_context_handler)
+    app.router.add_get("/search", search_handler)
+    app.router.add_get("/streams", get_streams_handler)

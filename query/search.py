@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from logriver.core.errors import ValidationError
 from logriver.core.storage import translate_es_errors
-from logriver.core.timeutil import NS_PER_MS, format_rfc3339_ns
+from logriver.core.timeutil import NS_PER_MS, format_rfc3339_ns, parse_duration_ms
 from logriver.query.cursor import Cursor, Direction, TokenCodec, query_fingerprint
 from logriver.query.reader import LINE_SOURCE, LineQuery, LineReader, Order, build_filter, hit_to_line, sort_clause
 
-_INTERVAL = re.compile(r"^(\d+)(ms|s|m|h|d)$")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _NICE_INTERVALS_MS = [
     1000,
     5000,
@@ -115,12 +112,12 @@ class SearchService:
 
 
 def parse_interval_ms(text: str) -> int:
-    match = _INTERVAL.match(text)
-    if not match or int(match.group(1)) == 0:
+    interval_ms = parse_duration_ms(text)
+    if not interval_ms:
         raise ValidationError(
             f"interval {text!r} is not a duration such as 30s, 5m, 1h, 1d, or `auto`", {"parameter": "interval"}
         )
-    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+    return interval_ms
 
 
 def _auto_interval(span_ms: int) -> int:

@@ -37,14 +37,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from logriver.core.errors import InvalidQueryError, LogriverError
 from logriver.core.settings import Settings
-from logriver.core.timeutil import NS_PER_SECOND, now_ns
+from logriver.core.timeutil import NS_PER_SECOND, now_ns, parse_duration_ms
 from logriver.query.arrivals import ArrivalReader, ArrivalScan, build_arrival_search, position_at, position_ns
 from logriver.query.cursor import query_fingerprint
 from logriver.query.reader import Line, LineQuery
@@ -86,14 +85,10 @@ class Ended:
     error: LogriverError | None = None
 
 
-_DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def refresh_seconds(interval: str) -> float:
     """An index refresh_interval in seconds; 1 s (the default) when disabled or not understood."""
-    match = _DURATION.match(interval.strip())
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)] if match else 1.0
+    interval_ms = parse_duration_ms(interval)
+    return interval_ms / 1000 if interval_ms is not None else 1.0
 
 
 TailEvent = Opened | TailLine | Dropped | Heartbeat | Ended

@@ -17,8 +17,8 @@ import orjson
 from aiohttp import web
 from marshmallow import fields, validate
 
-from logriver.core.web import SETTINGS, STORAGE, principal
-from logriver.query.arrivals import POSITION_PATTERN, ArrivalReader
+from logriver.core.web import principal
+from logriver.query.arrivals import POSITION_PATTERN
 from logriver.query.schemas import WindowSchema, line_query, load_params
 from logriver.query.tail import Dropped, Ended, Heartbeat, Opened, TailEvent, TailHub, TailLine
 
@@ -101,22 +101,7 @@ def _frame(name: str | None, event_id: str | None, data: Any) -> bytes:
     return head + b"data: " + orjson.dumps(data) + b"\n\n"
 
 
-async def tail_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the shared poller for the app's lifetime."""
-    hub = app[TAIL_HUB]
-    hub.start()
-    yield
-    await hub.stop()
-
-
-async def _end_tails(app: web.Application) -> None:
-    # On shutdown the server waits for open handlers: end the streams so it need not.
-    app[TAIL_HUB].close()
-
-
-def setup_tail(app: web.Application) -> None:
-    """Create the shared tail poller and register the tail route."""
-    app[TAIL_HUB] = TailHub(ArrivalReader(app[STORAGE]), app[SETTINGS])
-    app.cleanup_ctx.append(tail_ctx)
-    app.on_shutdown.append(_end_tails)
-    app.router.add_get("/api/v1/tail", tail_handler)
+def add_tail_routes(app: web.Application, hub: TailHub) -> None:
+    """The tail route, relative to the native API's prefix; the hub's life cycle is its owner's."""
+    app[TAIL_HUB] = hub
+    app.router.add_get("/tail", tail_handler)

@@ -7,14 +7,18 @@ import dataclasses
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
+from aiohttp import ClientResponse, web
 from elasticsearch import AsyncElasticsearch
 
 from logriver import esruntime
-from logriver.app import create_app
+from logriver.app import FamilyHook, create_app
 from logriver.core.auth import Principal, TokenStore
+from logriver.core.errors import LogriverError
 from logriver.core.settings import Settings
+from logriver.core.web import ErrorRenderer
 from tests.helpers import ApiClient
 
 TOKENS = {
@@ -84,8 +88,8 @@ async def es(es_url: str, index_prefix: str) -> AsyncIterator[AsyncElasticsearch
 async def make_api(aiohttp_client, es, settings, token_store, es_url):
     """Start the real app against the real Elasticsearch with the given settings."""
 
-    async def make(custom: Settings | None = None) -> ApiClient:
-        app = create_app(custom or settings, token_store, es_url)
+    async def make(custom: Settings | None = None, extend_family: FamilyHook | None = None) -> ApiClient:
+        app = create_app(custom or settings, token_store, es_url, extend_family=extend_family)
         client = await aiohttp_client(app)
         ready = await client.get("/readyz")
         deadline = asyncio.get_running_loop().time() + 30
@@ -96,6 +100,24 @@ async def make_api(aiohttp_client, es, settings, token_store, es_url):
         return ApiClient(client)
 
     return make
+
+
+@pytest.fixture
+def rendered_error(aiohttp_client, settings, token_store, es_url):
+    """What a family's renderer answers for an error, for a real request inside that family's application."""
+
+    async def render(prefix: str, renderer: ErrorRenderer, error: LogriverError, **overrides: Any) -> ClientResponse:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return renderer(error, request)
+
+        def add_route(mount: str, family: web.Application) -> None:
+            if mount == prefix:
+                family.router.add_get("/_test/error", handler)
+
+        app = create_app(dataclasses.replace(settings, **overrides), token_store, es_url, extend_family=add_route)
+        return await (await aiohttp_client(app)).get(f"{prefix}/_test/error")
+
+    return render
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from logriver.client_cli import COMMENT, EventParser
 from tests.helpers import auth
 
 WAIT = 20.0  # generous: delivery normally takes about two seconds
@@ -22,35 +23,25 @@ class Event:
 
 
 class EventReader:
-    """Reads text/event-stream events from a byte stream, one line at a time."""
+    """Reads text/event-stream events from a byte stream, one line at a time, with a timeout."""
 
     def __init__(self, readline: Callable[[], Awaitable[bytes]], close: Callable[[], None]):
         self._readline = readline
+        self._parser = EventParser(keep_comments=True)  # the CLI client's parser
         self.close = close
         self.position: str | None = None
 
     async def next(self, comments: bool = False, timeout: float = WAIT) -> Event:
-        fields: dict[str, str] = {}
-        data: list[str] = []
         while True:
             raw = await asyncio.wait_for(self._readline(), timeout)
             if not raw:
                 raise EOFError("the stream ended")
-            line = raw.decode().rstrip("\n")
-            if line.startswith(":"):
-                if comments:
-                    return Event(":", None, line[1:].strip())
+            event = self._parser.feed(raw)
+            if event is None or (event.name == COMMENT and not comments):
                 continue
-            if line == "":
-                if data:
-                    return Event(fields.get("event", "message"), fields.get("id"), orjson.loads("\n".join(data)))
-                continue
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                data.append(value)
-            else:
-                fields[name] = value
+            if event.name == COMMENT:
+                return Event(COMMENT, None, event.data[0].strip())
+            return Event(event.name, event.id, orjson.loads("\n".join(event.data)))
 
     async def lines(self, count: int) -> list[Event]:
         """The next `count` line events; any other event fails the test."""

@@ -12,7 +12,7 @@ import pytest
 
 from logriver.cli import main
 from logriver.client_cli import Selection, TailClient, Target, format_line, parse_label, search, since_start
-from logriver.query.tail_handlers import TAIL_HUB
+from logriver.services import SERVICES
 from tests.helpers import ts
 
 WAIT = 20.0
@@ -39,7 +39,7 @@ async def wait_for(condition, timeout: float = WAIT) -> None:
 
 
 def subscriptions(api) -> set:
-    return {s for group in api.http.app[TAIL_HUB].groups.values() for s in group.subscriptions}
+    return {s for group in api.http.app[SERVICES].tail_hub.groups.values() for s in group.subscriptions}
 
 
 async def test_tail_prints_new_lines_as_timestamp_labels_message(make_api, settings):

@@ -9,10 +9,8 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 
-from logriver.adapters.abeja import abeja_error_response
+from logriver.adapters.abeja import ABEJA_PREFIX, abeja_error_response
 from logriver.core.errors import (
     ForbiddenError,
     InvalidTokenError,
@@ -24,9 +22,7 @@ from logriver.core.errors import (
     UnauthorizedError,
     ValidationError,
 )
-from logriver.core.settings import Settings
 from logriver.core.timeutil import NS_PER_SECOND, format_rfc3339_ns
-from logriver.core.web import SETTINGS
 from tests.helpers import auth
 
 RUN = {"organization_id": "acme", "deployment_id": "1111111111111", "run_id": "run-3333333333333333"}
@@ -321,11 +317,9 @@ async def test_another_organization_or_no_read_role_is_403(api, kind):
         (LogriverError("internal error; quote id abc"), 500, "internal_server_error"),
     ],
 )
-def test_every_error_renders_in_the_abeja_envelope(error, status, short):
-    app = web.Application()
-    app[SETTINGS] = Settings(retry_after_seconds=7)
-    response = abeja_error_response(error, make_mocked_request("GET", run_path("logs"), app=app))
+async def test_every_error_renders_in_the_abeja_envelope(rendered_error, error, status, short):
+    response = await rendered_error(ABEJA_PREFIX, abeja_error_response, error, retry_after_seconds=7)
     assert response.status == status
-    assert orjson.loads(response.body) == {"error": short, "error_description": error.message}
+    assert orjson.loads(await response.read()) == {"error": short, "error_description": error.message}
     assert response.headers.get("Retry-After") == ("7" if status in (429, 503, 504) else None)
     assert ("WWW-Authenticate" in response.headers) == (status == 401)

@@ -7,10 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 
-from logriver.adapters.modelarts import ModelArtsError, modelarts_error_response
+from logriver.adapters.modelarts import MODELARTS_PREFIX, ModelArtsError, modelarts_error_response
 from logriver.core.errors import (
     ForbiddenError,
     LogriverError,
@@ -20,9 +18,7 @@ from logriver.core.errors import (
     UnauthorizedError,
     ValidationError,
 )
-from logriver.core.settings import Settings
 from logriver.core.timeutil import NS_PER_MS, format_rfc3339_ns
-from logriver.core.web import SETTINGS
 from tests.helpers import auth
 
 PROJECT = "acme"
@@ -308,10 +304,8 @@ async def test_bearer_token_works_too(api):
         (LogriverError("internal error; quote id abc"), 500, "ModelArts.0001", "internal error; quote id abc"),
     ],
 )
-def test_every_error_renders_in_the_modelarts_envelope(error, status, code, message):
-    app = web.Application()
-    app[SETTINGS] = Settings(retry_after_seconds=7)
-    response = modelarts_error_response(error, make_mocked_request("GET", events_path("svc"), app=app))
+async def test_every_error_renders_in_the_modelarts_envelope(rendered_error, error, status, code, message):
+    response = await rendered_error(MODELARTS_PREFIX, modelarts_error_response, error, retry_after_seconds=7)
     assert response.status == status
-    assert orjson.loads(response.body) == {"error_code": code, "error_msg": message}
+    assert orjson.loads(await response.read()) == {"error_code": code, "error_msg": message}
     assert response.headers.get("Retry-After") == ("7" if status in (429, 503, 504) else None)

@@ -10,15 +10,15 @@ from elasticsearch import ApiError
 from logriver.core import errors
 from logriver.core.auth import TokenStore
 from logriver.core.settings import Settings
-from logriver.core.storage import translate_es_errors
-from logriver.core.web import SETTINGS, TOKENS, error_middleware
+from logriver.core.storage import storage_error, translate_es_errors
+from logriver.core.web import SETTINGS, TOKENS, error_middleware, native_error_response
 
 
 def _app(exc: BaseException) -> web.Application:
     async def handler(request: web.Request) -> web.Response:
         raise exc
 
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application(middlewares=[error_middleware(native_error_response)])
     app[SETTINGS] = Settings(retry_after_seconds=7)
     app[TOKENS] = TokenStore({})
     app.router.add_get("/", handler)
@@ -82,3 +82,23 @@ def test_translate_es_errors(raised, expected):
     with pytest.raises(expected) as caught, translate_es_errors("testing"):
         raise raised
     assert type(caught.value) is expected
+
+
+@pytest.mark.parametrize(
+    "status,cause,expected",
+    [
+        (429, "es_rejected_execution_exception", errors.OverloadedError),
+        (502, "x", errors.StorageUnavailableError),
+        (503, "x", errors.StorageUnavailableError),
+        (400, "query_shard_exception", errors.InvalidQueryError),
+        (400, "mapper_parsing_exception", errors.LogriverError),
+        (500, "x", errors.LogriverError),
+    ],
+)
+def test_storage_error_of_an_msearch_item(status, cause, expected):
+    """One msearch item fails on its own; it is translated like a whole request that failed."""
+    item = {"status": status, "error": {"root_cause": [{"type": cause, "reason": "why"}], "type": cause}}
+    error = storage_error(status, item, "polling")
+    assert type(error) is expected
+    if expected is errors.InvalidQueryError:
+        assert "why" in error.message

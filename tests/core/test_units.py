@@ -6,18 +6,47 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logriver.core.errors import InvalidQueryError, InvalidTokenError
+from logriver.core.errors import InvalidQueryError, InvalidTokenError, ValidationError
 from logriver.core.indices import IndexLayout, load_template
+from logriver.core.params import wants_refresh
 from logriver.core.settings import Settings, SettingsError
 from logriver.core.timeutil import (
     TimestampError,
     _parse_general,
     _parse_utc_fast,
     format_rfc3339_ns,
+    parse_duration_ms,
     parse_timestamp_ns,
 )
 from logriver.query.cursor import Cursor, SortKey, TokenCodec
 from logriver.query.textquery import parse_query
+
+
+@pytest.mark.parametrize(
+    "text,ms",
+    [("250ms", 250), ("30s", 30_000), (" 5m ", 300_000), ("1h", 3_600_000), ("7d", 604_800_000), ("0s", 0)],
+)
+def test_durations(text, ms):
+    assert parse_duration_ms(text) == ms
+
+
+@pytest.mark.parametrize("text", ["", "5", "m", "1.5s", "-1s", "1w", "5 m", "1s\n1s"])
+def test_not_durations(text):
+    assert parse_duration_ms(text) is None
+
+
+@pytest.mark.parametrize(
+    "query,refresh",
+    [({}, False), ({"refresh": ""}, True), ({"refresh": "WAIT_FOR"}, True), ({"refresh": "false"}, False)],
+)
+def test_refresh_parameter(query, refresh):
+    assert wants_refresh(query) is refresh
+
+
+def test_refresh_parameter_names_the_allowed_values():
+    with pytest.raises(ValidationError) as caught:
+        wants_refresh({"refresh": "soon"})
+    assert "[soon]" in caught.value.message and caught.value.details["parameter"] == "refresh"
 
 
 @pytest.mark.parametrize(

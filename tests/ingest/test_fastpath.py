@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+from logriver.core.timeutil import MAX_INT64
 from logriver.ingest.fastpath import fast_load
 from logriver.ingest.schemas import _LINE_SCHEMA
 
@@ -44,7 +45,7 @@ good_timestamps = st.one_of(
 )
 near_valid = {
     "labels": mostly(st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3), label_maps),
-    "order_num": mostly(st.integers(0, 2**63 - 1), optional["order_num"]),
+    "order_num": mostly(st.integers(0, MAX_INT64), optional["order_num"]),
     "fields": mostly(st.dictionaries(st.text(max_size=4), json_values, max_size=3), optional["fields"]),
     "id": mostly(st.text(min_size=1, max_size=30), optional["id"]),
 }

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from logriver.core.web import STORAGE
 from logriver.ingest.retention import delete_expired, expired_indices
+from logriver.services import SERVICES
 from tests.helpers import ts
 
 HOUR_NS = 3600 * 1_000_000_000
@@ -20,7 +20,7 @@ async def test_expired_hour_indices_are_deleted(make_api, settings, es, index_pr
             "lines": [{"@timestamp": ts(-3 * 3600), "message": "old"}, {"@timestamp": ts(), "message": "new"}],
         }
     )
-    storage = api.http.server.app[STORAGE]
+    storage = api.http.server.app[SERVICES].storage
     later = time.time_ns() + 24 * HOUR_NS - HOUR_NS
     old_index = storage.layout.lines_index(time.time_ns() - 3 * HOUR_NS)
     assert await expired_indices(storage, later) == [old_index]
@@ -34,4 +34,4 @@ async def test_zero_retention_keeps_everything(make_api, settings):
     api = await make_api(dataclasses.replace(settings, retention_days=0))
     result = await api.post_lines([{"@timestamp": "2001-01-01T00:00:00Z", "message": "ancient"}])
     assert result["accepted"] == 1
-    assert await expired_indices(api.http.server.app[STORAGE], time.time_ns()) == []
+    assert await expired_indices(api.http.server.app[SERVICES].storage, time.time_ns()) == []

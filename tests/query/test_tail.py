@@ -14,7 +14,7 @@ from logriver.core.indices import IndexLayout
 from logriver.core.streams import stream_id
 from logriver.core.timeutil import format_rfc3339_ns, now_ns
 from logriver.query.arrivals import position_ns
-from logriver.query.tail_handlers import TAIL_HUB
+from logriver.services import SERVICES
 from tests.helpers import auth, ts
 from tests.sse import WAIT, EventReader, open_tail
 
@@ -136,7 +136,7 @@ async def test_reconnect_with_last_event_id_has_no_gap_and_no_duplicate(make_api
     await post(api, ["7"])
     assert await again.messages(1) == ["7"]
     if keeper:
-        assert api.http.app[TAIL_HUB].arrivals.catch_up_requests > 0
+        assert api.http.app[SERVICES].tail_hub.arrivals.catch_up_requests > 0
         keeper.close()
     again.close()
 
@@ -144,7 +144,7 @@ async def test_reconnect_with_last_event_id_has_no_gap_and_no_duplicate(make_api
 async def test_resume_while_a_late_line_appears_sends_each_line_once(make_api, settings, es):
     """The catch-up from Elasticsearch and the live fan-out both see the late line; it goes out once."""
     api = await make_api(dataclasses.replace(settings, tail_poll_seconds=3600))  # rounds driven below
-    hub = api.http.app[TAIL_HUB]
+    hub = api.http.app[SERVICES].tail_hub
     hub.settle_seconds = 0  # writes below wait for refresh, so every line is visible at once
     keeper = await open_tail(api, labels__app="web")
     await post(api, ["1"])
@@ -175,7 +175,7 @@ async def test_resume_from_the_open_event_before_any_line(make_api, settings):
 
 async def test_slow_consumer_gets_a_dropped_event_and_a_bounded_buffer(make_api, settings):
     api = await make_api(fast(settings, tail_buffer_lines=5))
-    hub = api.http.app[TAIL_HUB]
+    hub = api.http.app[SERVICES].tail_hub
     tail = await open_slow_tail(api, "/api/v1/tail?labels.app=web")
     [subscription] = next(iter(hub.groups.values())).subscriptions
     big = "x" * 200_000  # fills the socket buffers quickly while the client does not read
@@ -220,7 +220,7 @@ async def test_session_ends_at_the_maximum_duration(make_api, settings):
 
 async def test_concurrent_tails_share_one_request_per_round(make_api, settings):
     api = await make_api(dataclasses.replace(settings, tail_poll_seconds=3600))  # rounds driven below
-    hub = api.http.app[TAIL_HUB]
+    hub = api.http.app[SERVICES].tail_hub
     hub.settle_seconds = 0  # writes below wait for refresh, so every line is visible at once
     web_a = await open_tail(api, labels__app="web")
     web_b = await open_tail(api, labels__app="web")
@@ -282,7 +282,7 @@ async def test_bad_parameters_are_refused_before_streaming(api, params, headers,
 
 async def test_idle_stream_gets_heartbeats_and_ends_on_shutdown(make_api, settings):
     api = await make_api(fast(settings))
-    hub = api.http.app[TAIL_HUB]
+    hub = api.http.app[SERVICES].tail_hub
     hub.heartbeat_seconds = 0.2
     tail = await open_tail(api, labels__app="web")
     assert (await tail.next(comments=True)).name == ":"

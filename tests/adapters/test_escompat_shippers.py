@@ -13,8 +13,8 @@ import time
 import orjson
 
 from logriver.core.timeutil import format_rfc3339_ns
+from tests.adapters.es_helpers import basic, call, ndjson, read_back, statuses
 from tests.helpers import ts
-from tests.ingest.es_helpers import basic, call, ndjson, read_back, statuses
 
 FILTER_PATH = "errors,items.*.error,items.*.status"  # Logstash and Filebeat
 

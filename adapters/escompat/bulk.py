@@ -8,10 +8,12 @@ from typing import Any
 
 import orjson
 
+from logriver.adapters.escompat.mapping import DocumentMapping, MappingError, document_to_line
+from logriver.core import rejections as reasons
 from logriver.core.errors import BadRequestError, OverloadedError
+from logriver.core.rejections import Reason
 from logriver.core.settings import Settings
 from logriver.core.timeutil import now_ns
-from logriver.ingest.escompat_mapping import DocumentMapping, MappingError, document_to_line
 from logriver.ingest.schemas import LineIn, validate_lines
 from logriver.ingest.writer import EXISTS, UNAVAILABLE, LineWriter, request_digest
 
@@ -28,6 +30,10 @@ class ItemError:
     status: int
     type: str
     reason: str
+
+    @classmethod
+    def of(cls, reason: Reason, **values: Any) -> ItemError:
+        return cls(reason.status, reason.code, reason.text(**values))
 
 
 @dataclass
@@ -97,9 +103,9 @@ def _action(position: int, op: str, meta: dict[str, Any], default_index: str | N
     if isinstance(doc_id, (str, int)) and not isinstance(doc_id, bool):
         action.doc_id = str(doc_id)
     elif doc_id is not None:
-        action.error = ItemError(400, "illegal_argument_exception", "`_id` must be a string")
+        action.error = ItemError.of(reasons.ID_NOT_TEXT)
     if action.index is None:
-        action.error = ItemError(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;")
+        action.error = ItemError.of(reasons.INDEX_MISSING)
     return action
 
 
@@ -107,11 +113,10 @@ def _attach_source(action: BulkAction, raw: bytes) -> None:
     try:
         source = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        action.error = action.error or ItemError(400, "document_parsing_exception", f"the document is not JSON: {exc}")
+        action.error = action.error or ItemError.of(reasons.DOCUMENT_NOT_JSON, error=exc)
         return
     if not isinstance(source, dict):
-        reason = f"the document must be a JSON object, got {type(source).__name__}"
-        action.error = action.error or ItemError(400, "document_parsing_exception", reason)
+        action.error = action.error or ItemError.of(reasons.DOCUMENT_NOT_OBJECT, kind=type(source).__name__)
     action.source = source
 
 
@@ -140,9 +145,7 @@ class BulkService:
         }
         for position, (_, outcome) in outcomes.items():
             if outcome == UNAVAILABLE:
-                problems[position] = ItemError(
-                    429, "es_rejected_execution_exception", "storage is shedding load; retry"
-                )
+                problems[position] = ItemError.of(reasons.STORAGE_SHEDDING_LOAD)
         items = [render_item(a, problems.get(a.position), *outcomes.get(a.position, (None, None))) for a in actions]
         return {
             "took": int((time.monotonic() - started) * 1000),
@@ -158,11 +161,7 @@ class BulkService:
             if action.error:
                 problems[action.position] = action.error
             elif action.op not in WRITE_OPS:
-                problems[action.position] = ItemError(
-                    400,
-                    "illegal_argument_exception",
-                    f"the {action.op} action is not supported: logriver keeps lines as written; use index or create",
-                )
+                problems[action.position] = ItemError.of(reasons.UNSUPPORTED_ACTION, op=action.op)
             else:
                 try:
                     raw_lines[action.position] = document_to_line(
@@ -184,11 +183,7 @@ def render_item(
     # first time (201), or Fluent Bit would retry a chunk of all-409 items forever.
     replayed = outcome == EXISTS and action.doc_id is not None
     if problem is None and replayed and action.op == "create":
-        problem = ItemError(
-            409,
-            "version_conflict_engine_exception",
-            f"[{action.doc_id}]: version conflict, document already exists (current version [1])",
-        )
+        problem = ItemError.of(reasons.ALREADY_EXISTS, doc_id=action.doc_id)
     if problem is not None:
         item.update(
             status=problem.status, error={"type": problem.type, "reason": problem.reason, "index": action.index}

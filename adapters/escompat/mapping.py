@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from logriver.core.rejections import DOCUMENT_TIMESTAMP, LABEL_NOT_TEXT, ORDER_NUM_NOT_INTEGER, Reason
 from logriver.core.settings import Settings
 from logriver.core.timeutil import NS_PER_MS, TimestampError, format_rfc3339_ns, parse_rfc3339_ns
 
@@ -26,12 +27,12 @@ _EPOCH_MILLIS = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 
 class MappingError(ValueError):
-    """A document that cannot become a line; `type` is a stable reason code."""
+    """A document that cannot become a line, for one of the reasons in core.rejections."""
 
-    def __init__(self, type: str, message: str):
-        super().__init__(message)
-        self.type = type
-        self.message = message
+    def __init__(self, reason: Reason, **values: Any):
+        self.type = reason.code
+        self.message = reason.text(**values)
+        super().__init__(self.message)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def parse_document_time(name: str, value: Any) -> int:
             return _millis_ns(text) if _EPOCH_MILLIS.match(text) else parse_rfc3339_ns(_with_zone(text))
         raise TimestampError(f"expected an ISO 8601 string or epoch milliseconds, got {type(value).__name__}")
     except TimestampError as exc:
-        raise MappingError("invalid_timestamp", f"`{name}`: {exc}") from None
+        raise MappingError(DOCUMENT_TIMESTAMP, name=name, problem=exc) from None
 
 
 def _millis_ns(text: str) -> int:
@@ -147,9 +148,7 @@ def _pop_labels(document: dict[str, Any], index: str, mapping: DocumentMapping) 
         if value is _MISSING or value is None:
             continue
         if isinstance(value, (dict, list)):
-            raise MappingError(
-                "invalid_labels", f"`{name}` is promoted to a label but holds a {type(value).__name__}; labels are text"
-            )
+            raise MappingError(LABEL_NOT_TEXT, name=name, kind=type(value).__name__)
         labels[name] = value if isinstance(value, str) else orjson.dumps(value).decode()
     return labels
 
@@ -160,7 +159,7 @@ def _order_num(name: str, value: Any) -> int:
     elif isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MappingError("invalid_order_num", f"`{name}` must be a non-negative integer, got {value!r}")
+        raise MappingError(ORDER_NUM_NOT_INTEGER, name=name, value=value)
     return value
 
 

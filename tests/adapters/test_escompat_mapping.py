@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from logriver.core.errors import BadRequestError
-from logriver.ingest.escompat_bulk import parse_bulk
-from logriver.ingest.escompat_mapping import (
+from logriver.adapters.escompat.bulk import parse_bulk
+from logriver.adapters.escompat.mapping import (
     DocumentMapping,
     MappingError,
     document_to_line,
     index_stream_name,
     parse_document_time,
 )
-from logriver.ingest.escompat_web import filter_path
-from tests.ingest.es_helpers import ndjson
+from logriver.adapters.escompat.web import filter_path
+from logriver.core.errors import BadRequestError
+from tests.adapters.es_helpers import ndjson
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from logriver.core.auth import Principal, authenticate
-from logriver.core.errors import LogriverError
+from logriver.core.errors import LogriverError, NotFoundError, OverloadedError, ValidationError
 from logriver.core.web import TOKENS, retry_headers
 
 PRODUCT_HEADER = "X-Elastic-Product"
@@ -27,6 +27,11 @@ _BODY_MEDIA = {
 }
 _CHALLENGES = ('Basic realm="logriver", charset="UTF-8"', "ApiKey", 'Bearer realm="logriver"')
 _GONE = object()
+# Elasticsearch's own names: a bad parameter or value, and a request shed under load.
+_ES_TYPES = {
+    ValidationError.type: "illegal_argument_exception",
+    OverloadedError.type: "es_rejected_execution_exception",
+}
 
 
 class UnsupportedMediaTypeError(LogriverError):
@@ -34,14 +39,12 @@ class UnsupportedMediaTypeError(LogriverError):
     type = "media_type_header_exception"
 
 
-# Elasticsearch's own type for a request it sheds under load, which shippers recognise.
-_ES_TYPES = {429: "es_rejected_execution_exception"}
-
-
 def es_error_response(error: LogriverError, request: web.Request) -> web.Response:
     """Errors in Elasticsearch's shape: `{"error": {"root_cause", "type", "reason"}, "status"}`."""
-    # Elasticsearch answers every authentication or permission failure as a security_exception.
-    kind = "security_exception" if error.status in (401, 403) else _ES_TYPES.get(error.status, error.type)
+    error = _routing_error(error, request)
+    # Elasticsearch answers every authentication or permission failure as a security_exception,
+    # and names a bad parameter or value an illegal_argument_exception.
+    kind = "security_exception" if error.status in (401, 403) else _ES_TYPES.get(error.type, error.type)
     cause: dict[str, Any] = {"type": kind, "reason": error.message}
     body: dict[str, Any] = {"error": {"root_cause": [cause], **cause}, "status": error.status}
     if error.details:
@@ -52,6 +55,23 @@ def es_error_response(error: LogriverError, request: web.Request) -> web.Respons
         for challenge in _CHALLENGES:
             headers.add("WWW-Authenticate", challenge)
     return _response(request, body, error.status, headers)
+
+
+def _routing_error(error: LogriverError, request: web.Request) -> LogriverError:
+    """The router's own 404 and 405, worded as Elasticsearch words them."""
+    if error.status == 404 and error.type == NotFoundError.type:
+        return NotFoundError(
+            f"no handler found for uri [{request.path}] and method [{request.method}]; logriver answers "
+            "bulk writes and the start-up calls of log shippers",
+            type="no_handler_found_exception",
+        )
+    if error.status == 405:
+        allowed = ", ".join(error.details.get("allowed_methods", []))
+        message = f"Incorrect HTTP method for uri [{request.path}] and method [{request.method}], allowed: [{allowed}]"
+        routed = LogriverError(message, type=error.type)
+        routed.status = 405
+        return routed
+    return error
 
 
 def es_json(request: web.Request, data: Any, status: int = 200) -> web.Response:

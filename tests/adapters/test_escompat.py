@@ -12,8 +12,8 @@ import pytest
 from logriver.app import create_app
 from logriver.core.settings import Settings
 from logriver.core.timeutil import parse_rfc3339_ns
+from tests.adapters.es_helpers import PREFIX, basic, bulk, call, ndjson, read_back, statuses
 from tests.helpers import ts
-from tests.ingest.es_helpers import PREFIX, basic, bulk, call, ndjson, read_back, statuses
 
 PRODUCT = ("X-Elastic-Product", "Elasticsearch")
 

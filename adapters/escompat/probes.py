@@ -13,8 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from logriver.core.web import SETTINGS, STORAGE, with_renderer
-from logriver.ingest.escompat_web import authenticated, es_error_response, es_json
+from logriver.adapters.escompat.web import authenticated, es_json
+from logriver.core.web import SETTINGS
+from logriver.services import SERVICES
 
 NAME = "logriver"
 TAGLINE = "You Know, for Search"
@@ -41,7 +42,6 @@ def _version(request: web.Request) -> dict[str, Any]:
     }
 
 
-@with_renderer(es_error_response)
 async def root_handler(request: web.Request) -> web.Response:
     """`HEAD /` (Logstash's liveness probe) and `GET /` (the version every shipper reads)."""
     authenticated(request)
@@ -55,7 +55,6 @@ async def root_handler(request: web.Request) -> web.Response:
     return es_json(request, body)
 
 
-@with_renderer(es_error_response)
 async def license_handler(request: web.Request) -> web.Response:
     """An active license: Logstash marks a node dead otherwise."""
     authenticated(request)
@@ -77,7 +76,6 @@ def _license(request: web.Request) -> dict[str, Any]:
     }
 
 
-@with_renderer(es_error_response)
 async def xpack_handler(request: web.Request) -> web.Response:
     authenticated(request)
     license = _license(request)
@@ -93,7 +91,7 @@ def _health(request: web.Request) -> dict[str, Any]:
     # Elasticsearch answers 200 even when red; shippers probe for the status code only.
     return {
         "cluster_name": NAME,
-        "status": "green" if request.app[STORAGE].ready else "red",
+        "status": "green" if request.app[SERVICES].storage.ready else "red",
         "timed_out": False,
         "number_of_nodes": 1,
         "number_of_data_nodes": 1,
@@ -110,14 +108,12 @@ def _health(request: web.Request) -> dict[str, Any]:
     }
 
 
-@with_renderer(es_error_response)
 async def cluster_health_handler(request: web.Request) -> web.Response:
     """Vector's health check."""
     authenticated(request)
     return es_json(request, _health(request))
 
 
-@with_renderer(es_error_response)
 async def cat_health_handler(request: web.Request) -> web.Response:
     """rsyslog's health check: a text table, or JSON with `format=json`."""
     authenticated(request)
@@ -145,7 +141,6 @@ async def cat_health_handler(request: web.Request) -> web.Response:
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
-@with_renderer(es_error_response)
 async def nodes_handler(request: web.Request) -> web.Response:
     """One node at the address the client used (sniffing clients must still keep the path prefix)."""
     authenticated(request)
@@ -216,7 +211,6 @@ def setup_handler(kind: str) -> Callable[[web.Request], Any]:
     """HEAD/GET report the object as present; PUT/POST/DELETE acknowledge without storing anything."""
     named, listing = SETUP_OBJECTS[kind]
 
-    @with_renderer(es_error_response)
     async def handler(request: web.Request) -> web.Response:
         authenticated(request)
         if request.method in ("GET", "HEAD"):
@@ -227,7 +221,6 @@ def setup_handler(kind: str) -> Callable[[web.Request], Any]:
     return handler
 
 
-@with_renderer(es_error_response)
 async def create_index_handler(request: web.Request) -> web.Response:
     """`PUT /{index}`: Logstash's ILM bootstrap creates its first index; lines need none."""
     authenticated(request)

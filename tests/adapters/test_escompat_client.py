@@ -8,8 +8,8 @@ import pytest
 from elasticsearch import AsyncElasticsearch, helpers
 from elasticsearch.helpers import BulkIndexError
 
+from tests.adapters.es_helpers import PREFIX, read_back
 from tests.helpers import ts
-from tests.ingest.es_helpers import PREFIX, read_back
 
 
 @pytest.fixture

@@ -1,0 +1,89 @@
+"""The services every API family calls, built once per application and handed to each family."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from logriver.adapters.escompat.bulk import BulkService
+from logriver.adapters.iceprod_entries import EntryStore
+from logriver.core.auth import TokenStore
+from logriver.core.settings import Settings
+from logriver.core.storage import Storage
+from logriver.ingest.registry import StreamRegistry
+from logriver.ingest.retention import run_retention
+from logriver.ingest.writer import LineWriter
+from logriver.query.arrivals import ArrivalReader
+from logriver.query.cursor import TokenCodec
+from logriver.query.pages import PageService
+from logriver.query.reader import LineReader
+from logriver.query.search import SearchService
+from logriver.query.streams import StreamReader
+from logriver.query.tail import TailHub
+
+
+@dataclass(frozen=True)
+class Services:
+    """One instance of each service; families read what they need and never build their own."""
+
+    settings: Settings
+    tokens: TokenStore
+    storage: Storage
+    writer: LineWriter
+    registry: StreamRegistry
+    reader: LineReader
+    pages: PageService
+    search: SearchService
+    streams: StreamReader
+    tail_hub: TailHub
+    entries: EntryStore
+    bulk: BulkService
+
+
+# On every family's application, so handlers reach the services without importing another family.
+SERVICES = web.AppKey("services", Services)
+
+
+def build_services(settings: Settings, tokens: TokenStore, es_url: str) -> Services:
+    """Every service over one storage client; nothing connects until `services_ctx` runs."""
+    storage = Storage.from_settings(settings, es_url)
+    writer, registry, reader = LineWriter(storage), StreamRegistry(storage), LineReader(storage)
+    codec = TokenCodec(settings.token_secret)
+    return Services(
+        settings=settings,
+        tokens=tokens,
+        storage=storage,
+        writer=writer,
+        registry=registry,
+        reader=reader,
+        pages=PageService(reader, codec),
+        search=SearchService(reader, codec, settings.search_max_total),
+        streams=StreamReader(storage),
+        tail_hub=TailHub(ArrivalReader(storage), settings),
+        entries=EntryStore(writer, reader, registry, settings),
+        bulk=BulkService(writer, settings),
+    )
+
+
+def services_ctx(services: Services) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Open storage and start the background work on start-up; stop them in reverse on clean-up."""
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        storage = services.storage
+        await storage.check()  # ready at once when Elasticsearch is up; else the watcher recovers
+        tasks = [asyncio.create_task(storage.watch_readiness()), asyncio.create_task(run_retention(storage))]
+        services.tail_hub.start()
+        yield
+        await services.tail_hub.stop()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await storage.close()
+
+    return run
