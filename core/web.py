@@ -21,7 +21,7 @@ log = logging.getLogger("logriver.http")
 SETTINGS = web.AppKey("settings", Settings)
 TOKENS = web.AppKey("tokens", TokenStore)
 ADMISSION = web.AppKey("admission", Admission)
-RESERVATION = "logriver.reservation"  # the request's admitted bytes, set by admission_middleware
+RESERVATION = web.RequestKey("reservation", Reservation)  # admitted bytes, set by admission_middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # An API family renders errors in its own envelope: (error, request) -> response.
