@@ -52,6 +52,8 @@ class Settings:
     es_compat_label_fields: str = ""  # comma-separated document fields (dotted paths) promoted to labels
     es_compat_index_label: str = "index"  # label holding the target index, date suffix removed; empty: none
     abeja_page_size: int = 100  # default page size of the ABEJA log API
+    # Several API processes and hosts (docs/deployment.md).
+    workers: int = 1  # API processes sharing the port; more than 1 needs LOGRIVER_TOKEN_SECRET
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -78,6 +80,8 @@ class Settings:
                 f"LOGRIVER_INDEX_PREFIX {prefix!r} is not a valid Elasticsearch index name start: "
                 "use lowercase letters, digits, '-' or '_'"
             )
+        if self.workers < 1:
+            raise SettingsError(f"LOGRIVER_WORKERS (--workers) must be at least 1, got {self.workers}")
         if self.retention_days < 0 or self.max_future_seconds < 0:
             raise SettingsError("LOGRIVER_RETENTION_DAYS and LOGRIVER_MAX_FUTURE_SECONDS must be >= 0")
 

@@ -15,7 +15,7 @@ from logriver.adapters.scale import setup_scale
 from logriver.core.auth import TokenStore
 from logriver.core.settings import Settings
 from logriver.core.storage import Storage
-from logriver.core.web import SETTINGS, STORAGE, TOKENS, error_middleware, json_response
+from logriver.core.web import SETTINGS, STORAGE, TOKENS, add_worker_header, error_middleware, json_response
 from logriver.ingest.escompat import setup_escompat
 from logriver.ingest.handlers import setup_ingest
 from logriver.ingest.retention import run_retention
@@ -62,6 +62,7 @@ def create_app(settings: Settings, tokens: TokenStore, es_url: str) -> web.Appli
     app[TOKENS] = tokens
     app[STORAGE] = Storage.from_settings(settings, es_url)
     app.cleanup_ctx.append(storage_ctx)
+    app.on_response_prepare.append(add_worker_header)
     app.router.add_get("/healthz", healthz_handler)
     app.router.add_get("/readyz", readyz_handler)
     setup_ingest(app)
