@@ -25,7 +25,7 @@ from bench.server import ServerProcess
 from logriver.core.timeutil import format_rfc3339_ns, now_ns
 
 WORKER_HEADER = "Logriver-Worker"
-FIND_WORKER_ATTEMPTS = 50
+FIND_WORKER_ATTEMPTS = 150  # 0.2 s apart: the other workers may still be starting
 
 
 @dataclass
@@ -60,6 +60,7 @@ async def _writer_session(url: str, headers: dict[str, str], avoid: str | None) 
         if avoid is None or worker != avoid:
             return http, worker
         await http.close()
+        await asyncio.sleep(0.2)
     raise BenchError(f"every connection landed on worker {avoid}; is --workers > 1 running?")
 
 

@@ -41,7 +41,8 @@ class Settings:
     readiness_interval_seconds: float = 2.0  # how often storage is probed while not ready
     retry_after_seconds: int = 5  # Retry-After sent with 503 answers
     search_max_total: int = 10000  # hit counts above this are reported as a lower bound ("gte")
-    tail_poll_seconds: float = 1.0  # how often the shared tail poller asks for new lines
+    tail_poll_seconds: float = 0.2  # how often the shared tail poller starts a round
+    tail_settle_seconds: float = 0.3  # the tail reads lines this old and older: the longest a bulk request may take
     tail_buffer_lines: int = 10000  # per tail subscriber before lines are dropped
     tail_max_seconds: int = 3600  # longest a tail session stays open
     es_compat_version: str = "8.17.0"  # version.number reported by the Elasticsearch-compatible surface
@@ -54,6 +55,7 @@ class Settings:
     abeja_page_size: int = 100  # default page size of the ABEJA log API
     # Several API processes and hosts (docs/deployment.md).
     workers: int = 1  # API processes sharing the port; more than 1 needs LOGRIVER_TOKEN_SECRET
+    clock_offset_ms: int = 0  # added to this host's clock before it is aligned to the cluster's (skew tests)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import secrets
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,14 +42,15 @@ class WriteResult:
 class SequenceAllocator:
     """Arrival order that is unique across processes: time-based, monotonic, node-suffixed."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], int] = now_ns) -> None:
+        self._clock = clock  # the storage's arrival clock, aligned to the cluster's
         self._node = secrets.token_hex(3)
         self._last = 0
         self._lock = threading.Lock()
 
     def reserve(self, count: int) -> tuple[int, str]:
         with self._lock:
-            start = max(now_ns(), self._last + 1)
+            start = max(self._clock(), self._last + 1)
             self._last = start + count - 1
         return start, self._node
 
@@ -79,7 +80,7 @@ class LineWriter:
 
     def __init__(self, storage: Storage):
         self.storage = storage
-        self.sequence = SequenceAllocator()
+        self.sequence = SequenceAllocator(storage.clock.now_ns)
 
     async def write_lines(
         self,
@@ -147,7 +148,7 @@ class LineWriter:
             retry: list[int] = []
             for chunk in _chunks(pending, operations):
                 items = await self._bulk(chunk, operations, refresh)
-                for action_index, item in zip(chunk, items):
+                for action_index, item in zip(chunk, items, strict=False):
                     result = next(iter(item.values()))
                     statuses[action_index] = (result["status"], result.get("error"))
                     if result["status"] in _RETRYABLE_ITEM_STATUSES:
@@ -179,7 +180,7 @@ class LineWriter:
     ) -> WriteResult:
         rejected: list[Rejection] = []
         outcomes = [_outcome(status, error) for status, error in statuses[: len(lines)]]
-        for (position, _), outcome, (_, error) in zip(lines, outcomes, statuses):
+        for (position, _), outcome, (_, error) in zip(lines, outcomes, statuses, strict=False):
             if outcome == REJECTED:
                 rejected.append(Rejection(position, "rejected_by_storage", _storage_reason(error)))
         for status, error in statuses[len(lines) :]:
@@ -187,7 +188,7 @@ class LineWriter:
                 raise _pushed_back(statuses)
             if status not in (200, 201, 409):
                 raise LogriverError(f"registering a stream failed: {error}")
-        stored = [doc_id if o in (CREATED, EXISTS) else None for doc_id, o in zip(ids, outcomes)]
+        stored = [doc_id if o in (CREATED, EXISTS) else None for doc_id, o in zip(ids, outcomes, strict=False)]
         return WriteResult(sum(1 for i in stored if i), rejected, stored, outcomes)
 
 
