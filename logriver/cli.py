@@ -79,6 +79,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     if refusal:
         print(f"logriver: {refusal}", file=sys.stderr)
         return 1
+    if not os.environ.get("LOGRIVER_TOKEN_SECRET"):
+        logging.getLogger("logriver").warning(
+            "LOGRIVER_TOKEN_SECRET is not set: page tokens are signed with a random secret of this process "
+            "and will not be accepted after a restart or by another instance"
+        )
     tokens = _token_store(settings, args.dev)
     if tokens is None:
         print(

@@ -11,7 +11,7 @@ import orjson
 
 from tests.helpers import auth
 
-WAIT = 20.0  # generous: delivery normally takes about two seconds
+WAIT = 20.0  # generous: delivery normally takes about half a second
 
 
 @dataclass
