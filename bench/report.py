@@ -86,8 +86,9 @@ def scale_lines(results: list[ScaleResult], batch: int, concurrency: int) -> lis
     out = [f"workers: ingest through `logriver serve --workers N`, batch {batch}, concurrency {concurrency}"]
     for r in results:
         per_line = r.server_cpu_seconds / r.lines * 1e6
+        who = f"{r.workers} worker{'s' if r.workers > 1 else ''}, {'a tail open' if r.tailed else 'no tail'}"
         out.append(
-            f"  {r.workers} worker{'s' if r.workers > 1 else ' '} {r.rate:9.0f} lines/s  {r.seconds:7.2f} s  "
+            f"  {who:<24} {r.rate:9.0f} lines/s  {r.seconds:7.2f} s  "
             f"retries {r.retries}  logriver CPU {r.server_cpu_seconds:.2f} s ({per_line:.0f} µs/line)"
         )
     return out

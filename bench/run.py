@@ -76,7 +76,12 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
         if args.scale_lines:
             scaled: list[ScaleResult] = []
             for count in args.worker_counts:
-                scaled.append(await measure_scale(cluster, count, args.scale_lines, args.batch, args.concurrency))
+                for tailed in (False, True):
+                    scaled.append(
+                        await measure_scale(
+                            cluster, count, args.scale_lines, args.batch, args.concurrency, tailed=tailed
+                        )
+                    )
             print("\n".join(scale_lines(scaled, args.batch, args.concurrency)), flush=True)
         if args.tail_seconds:
             tails: list[TailResult] = []
