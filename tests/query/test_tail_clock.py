@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from logriver.core.storage import Storage
 from logriver.core.timeutil import NS_PER_MS
 from logriver.core.web import STORAGE
 from logriver.query.tail_handlers import TAIL_HUB
@@ -15,6 +16,16 @@ from tests.query.test_tail import fast, post
 from tests.sse import open_tail
 
 GAP_SECONDS = 0.3  # between writes: far above the clocks' alignment error, far below the skew
+ALIGN_ATTEMPTS = 20
+
+
+async def _align_well(storage: Storage) -> None:
+    """Re-read the cluster's clock until the error is well below the gap (a busy machine slows readings)."""
+    for _ in range(ALIGN_ATTEMPTS):
+        if storage.clock.error_ns is not None and storage.clock.error_ns < GAP_SECONDS * 1000 * NS_PER_MS / 4:
+            return
+        await storage.align_clock()
+    raise AssertionError(f"clock readings stayed uncertain: ±{storage.clock.error_ns} ns")
 
 
 @pytest.mark.parametrize("offset_ms", [-1000, 1000], ids=["writer-behind", "writer-ahead"])
@@ -23,8 +34,7 @@ async def test_writer_with_a_skewed_clock_keeps_arrival_order_and_resume(make_ap
     reader = await make_api(fast(settings))
     skewed = await make_api(fast(settings, clock_offset_ms=offset_ms))
     for app in (reader, skewed):
-        clock = app.http.app[STORAGE].clock
-        assert clock.error_ns is not None and clock.error_ns < GAP_SECONDS * 1000 * NS_PER_MS / 2
+        await _align_well(app.http.app[STORAGE])
     clock = skewed.http.app[STORAGE].clock
     assert abs(clock.correction_ns + offset_ms * NS_PER_MS) <= clock.error_ns
     tail = await open_tail(reader, labels__app="web")
