@@ -9,7 +9,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -129,25 +129,30 @@ async def _client(served: Served, number: int, acknowledged: list[int]) -> None:
             acknowledged.append(LINES)
 
 
-async def _get_served_by_another(served: Served, path: str, issuer: str) -> dict:
-    """GET on fresh connections until a worker other than `issuer` answers."""
+async def _get_served_by(served: Served, path: str, wanted: Callable[[int], bool]) -> tuple[int, dict]:
+    """GET on fresh connections until a worker whose pid is `wanted` answers: (pid, body)."""
     for _ in range(MAX_ATTEMPTS):
-        async with aiohttp.ClientSession() as http, http.get(served.url + path, headers=served.headers) as response:
-            if response.headers[WORKER_HEADER] != issuer:
-                assert response.status == 200, await response.text()
-                return await response.json()
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"every connection went to {issuer}")
+        try:
+            async with aiohttp.ClientSession() as http, http.get(served.url + path, headers=served.headers) as answer:
+                pid = int(answer.headers[WORKER_HEADER].rpartition(":")[2])
+                if wanted(pid) and answer.status != 503:  # 503: that worker's storage is not ready yet
+                    assert answer.status == 200, await answer.text()
+                    return pid, await answer.json()
+        except aiohttp.ClientConnectionError:
+            pass  # the workers are not listening yet
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no wanted worker answered {path}")
 
 
 @pytest.mark.timeout(240)
 async def test_killing_a_worker_during_ingest_loses_nothing(served, es, index_prefix):
     first = await served.wait_for_workers()
+    head = "/api/v1/lines?labels.client=0&limit=5&from=head"
+    victim, empty = await _get_served_by(served, head, lambda pid: True)  # the worker that issues the token dies
     acknowledged: list[int] = []
     clients = [asyncio.create_task(_client(served, n, acknowledged)) for n in range(CLIENTS)]
     while len(acknowledged) < KILL_AFTER:
         await asyncio.sleep(0.02)
-    victim = min(first)
     os.kill(victim, signal.SIGKILL)
     await asyncio.gather(*clients)
     now = await served.wait_for_workers(replaced=first)
@@ -163,6 +168,10 @@ async def test_killing_a_worker_during_ingest_loses_nothing(served, es, index_pr
     assert messages == expected
     assert victim not in now and len(now - first) == 1  # the supervisor started one worker in its place
     assert f"worker {victim} exited with code -9" in served.log.read_text()
+    # The token the dead worker issued before any line existed works on its replacement.
+    following = f"/api/v1/lines?labels.client=0&limit=5&token={empty['newer_token']}"
+    _, page = await _get_served_by(served, following, lambda pid: pid in now - first)
+    assert [line["message"] for line in page["lines"]] == [f"c0-b0-l{n}" for n in range(5)]
 
 
 async def test_a_page_token_from_one_worker_is_accepted_by_another(served):
@@ -175,6 +184,7 @@ async def test_a_page_token_from_one_worker_is_accepted_by_another(served):
         async with http.get(served.url + path, headers=served.headers) as response:
             assert response.status == 200, await response.text()
             issuer, page = response.headers[WORKER_HEADER], await response.json()
-    token = page["newer_token"]
-    following = await _get_served_by_another(served, f"/api/v1/lines?labels.app=tokens&limit=2&token={token}", issuer)
+    token, issuer_pid = page["newer_token"], int(issuer.rpartition(":")[2])
+    path = f"/api/v1/lines?labels.app=tokens&limit=2&token={token}"
+    _, following = await _get_served_by(served, path, lambda pid: pid != issuer_pid)
     assert [line["message"] for line in page["lines"] + following["lines"]] == [f"line {n}" for n in range(4)]
