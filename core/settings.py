@@ -82,6 +82,8 @@ class Settings:
                 f"LOGRIVER_INDEX_PREFIX {prefix!r} is not a valid Elasticsearch index name start: "
                 "use lowercase letters, digits, '-' or '_'"
             )
+        if self.tail_poll_seconds <= 0 or self.tail_settle_seconds < 0:
+            raise SettingsError("LOGRIVER_TAIL_POLL_SECONDS must be > 0 and LOGRIVER_TAIL_SETTLE_SECONDS >= 0")
         if self.workers < 1:
             raise SettingsError(f"LOGRIVER_WORKERS (--workers) must be at least 1, got {self.workers}")
         if self.retention_days < 0 or self.max_future_seconds < 0:
