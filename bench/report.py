@@ -7,9 +7,12 @@ import statistics
 
 from bench.depth import DepthResult
 from bench.ingest import IngestResult
+from bench.scale import ScaleResult
+from bench.tail import TailResult
 
 INGEST_TARGET = 0.9  # api rate / raw rate, at least
 DEPTH_TARGET = 1.5  # deep page median / first page median, at most
+TAIL_TARGET_MS = 1000  # accepted -> delivered p99, at most
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -79,5 +82,38 @@ def depth_lines(result: DepthResult, repeat: int) -> list[str]:
     return out
 
 
-def final_line(ingest: float, depth: float, peak_rss_mib: float) -> str:
-    return f"ingest_ratio={ingest:.2f} depth_ratio={depth:.2f} peak_rss_mib={peak_rss_mib:.0f}"
+def scale_lines(results: list[ScaleResult], batch: int, concurrency: int) -> list[str]:
+    out = [f"workers: ingest through `logriver serve --workers N`, batch {batch}, concurrency {concurrency}"]
+    for r in results:
+        per_line = r.server_cpu_seconds / r.lines * 1e6
+        who = f"{r.workers} worker{'s' if r.workers > 1 else ''}, {'a tail open' if r.tailed else 'no tail'}"
+        out.append(
+            f"  {who:<24} {r.rate:9.0f} lines/s  {r.seconds:7.2f} s  "
+            f"retries {r.retries}  logriver CPU {r.server_cpu_seconds:.2f} s ({per_line:.0f} µs/line)"
+        )
+    return out
+
+
+def tail_p99_ms(results: list[TailResult]) -> float:
+    """The worst p99 over the worker counts measured."""
+    return max((percentile(r.latencies, 0.99) * 1000 for r in results), default=float("nan"))
+
+
+def tail_lines(results: list[TailResult], interval: float) -> list[str]:
+    out = [f"tail: one line every {interval * 1000:.0f} ms, a tail on its labels, POST answer -> SSE line"]
+    for r in results:
+        where = f", {r.cross_worker} of {len(r.latencies)} accepted by another worker" if r.workers > 1 else ""
+        out.append(
+            f"  {r.workers} worker{'s' if r.workers > 1 else ' '} p50 {percentile(r.latencies, 0.5) * 1000:6.0f} ms"
+            f"  p99 {percentile(r.latencies, 0.99) * 1000:6.0f} ms  max {max(r.latencies) * 1000:6.0f} ms"
+            f"  ({len(r.latencies)} lines{where}; logriver CPU {r.server_cpu_seconds:.1f} s)"
+        )
+    worst = tail_p99_ms(results)
+    out.append(f"  tail p99 {worst:.0f} ms  (target <= {TAIL_TARGET_MS} ms: {_verdict(worst <= TAIL_TARGET_MS)})")
+    return out
+
+
+def final_line(ingest: float, depth: float, peak_rss_mib: float = float("nan"), tail_p99: float = float("nan")) -> str:
+    return (
+        f"ingest_ratio={ingest:.2f} depth_ratio={depth:.2f} peak_rss_mib={peak_rss_mib:.0f} tail_p99_ms={tail_p99:.0f}"
+    )

@@ -14,9 +14,12 @@ from bench.cluster import Cluster, elasticsearch_url
 from bench.depth import DEPTH_PREFIX, MARGIN, measure_depth
 from bench.ingest import measure_ingest
 from bench.memory import measure_memory, memory_lines
-from bench.report import depth_lines, depth_ratio, final_line, ingest_lines
-from bench.scaleout import measure_scale_out, scale_lines
+from bench.report import depth_lines, depth_ratio, final_line, ingest_lines, scale_lines, tail_lines, tail_p99_ms
+from bench.scale import ScaleResult, measure_scale
+from bench.scaleout import measure_scale_out
+from bench.scaleout import scale_lines as scale_out_lines
 from bench.send import BenchError
+from bench.tail import TailResult, measure_tail
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=int, default=50, help="timed requests per page case")
     parser.add_argument("--writers", type=int, default=64, help="concurrent writers of the memory load (0 skips it)")
     parser.add_argument("--writer-batches", type=int, default=4, help="batches each writer posts in the memory load")
+    parser.add_argument(
+        "--workers", default="1,2", help="worker counts for the workers and tail sections, comma-separated"
+    )
+    parser.add_argument("--scale-lines", type=int, default=100_000, help="lines per worker count (0 skips)")
+    parser.add_argument("--tail-seconds", type=float, default=60.0, help="seconds of tail per worker count (0 skips)")
+    parser.add_argument("--tail-interval", type=float, default=0.2, help="seconds between the tailed lines")
     parser.add_argument(
         "--keep", action="store_true", help=f"keep the depth stream ({DEPTH_PREFIX}-*) for the next run"
     )
@@ -51,11 +60,19 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(f"--depth-lines must be 0 (skip) or at least {2 * MARGIN}")
     if args.lines and args.lines < args.batch * args.rounds:
         parser.error("--lines must fill at least one batch per round")
+    try:
+        args.worker_counts = [int(n) for n in args.workers.split(",")]
+    except ValueError:
+        parser.error("--workers must be comma-separated integers, e.g. 1,2")
+    if not args.worker_counts or min(args.worker_counts) < 1:
+        parser.error("--workers counts must be at least 1")
+    if args.scale_lines < 0 or args.tail_seconds < 0 or args.tail_interval <= 0:
+        parser.error("--scale-lines and --tail-seconds must be >= 0, --tail-interval > 0")
 
 
 async def _run(url: str, source: str, args: argparse.Namespace) -> str:
     cluster = Cluster.connect(url)
-    ingest_ratio = depth = peak_rss = float("nan")
+    ingest_ratio = depth = peak_rss = tail_p99 = float("nan")
     try:
         version = await cluster.version()
         print(f"logriver bench: Elasticsearch {version} at {url} ({source}), {os.cpu_count()} CPUs", flush=True)
@@ -74,11 +91,27 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
             found = await measure_depth(cluster, args.depth_lines, args.batch, args.concurrency, args.repeat)
             print("\n".join(depth_lines(found, args.repeat)), flush=True)
             depth = depth_ratio(found)
+        if args.scale_lines:
+            scaled: list[ScaleResult] = []
+            for count in args.worker_counts:
+                for tailed in (False, True):
+                    scaled.append(
+                        await measure_scale(
+                            cluster, count, args.scale_lines, args.batch, args.concurrency, tailed=tailed
+                        )
+                    )
+            print("\n".join(scale_lines(scaled, args.batch, args.concurrency)), flush=True)
+        if args.tail_seconds:
+            tails: list[TailResult] = []
+            for count in args.worker_counts:
+                tails.append(await measure_tail(cluster, count, args.tail_seconds, args.tail_interval))
+            print("\n".join(tail_lines(tails, args.tail_interval)), flush=True)
+            tail_p99 = tail_p99_ms(tails)
     finally:
         if args.depth_lines and not args.keep:
             await cluster.delete_prefix(DEPTH_PREFIX)
         await cluster.close()
-    return final_line(ingest_ratio, depth, peak_rss)
+    return final_line(ingest_ratio, depth, peak_rss, tail_p99)
 
 
 def _scale_out(args: argparse.Namespace) -> int:
@@ -87,12 +120,12 @@ def _scale_out(args: argparse.Namespace) -> int:
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
-    print("\n".join(scale_lines(results, args.batch, args.concurrency)))
+    print("\n".join(scale_out_lines(results, args.batch, args.concurrency)))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the bench; the last printed line is `ingest_ratio=<x> depth_ratio=<y>`."""
+    """Run the bench; the last printed line is `ingest_ratio=<x> depth_ratio=<y> tail_p99_ms=<z>`."""
     parser = _parser()
     args = parser.parse_args(argv)
     _check(parser, args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -28,8 +29,9 @@ def _free_port() -> int:
 class ServerProcess:
     """`python -m logriver.cli serve` with its own index prefix and auth file; stopped by its pid."""
 
-    def __init__(self, es_url: str, prefix: str):
+    def __init__(self, es_url: str, prefix: str, workers: int = 1):
         self.prefix = prefix
+        self.workers = workers
         self.token = "bench-" + secrets.token_urlsafe(24)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -48,6 +50,7 @@ class ServerProcess:
             LOGRIVER_INDEX_PREFIX=self.prefix,
             LOGRIVER_HOST="127.0.0.1",
             LOGRIVER_PORT=str(self.port),
+            LOGRIVER_TOKEN_SECRET=secrets.token_hex(32),
         )
         return env
 
@@ -63,7 +66,10 @@ class ServerProcess:
     async def __aenter__(self) -> ServerProcess:
         log = open(Path(self._dir.name) / "server.log", "wb")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "logriver.cli", "serve"], env=self._env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "logriver.cli", "serve", "--workers", str(self.workers)],
+            env=self._env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         try:
@@ -91,17 +97,31 @@ class ServerProcess:
         path = Path(self._dir.name) / "server.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
+    def processes(self) -> list[int]:
+        """The server's pid and its workers' (children), from Linux /proc."""
+        found = [self.pid]
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            found += [int(pid) for pid in (task / "children").read_text().split()]
+        return found
+
     def cpu_seconds(self) -> float:
-        """User + system CPU the server process has used so far (Linux /proc)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU the server and its workers have used so far (Linux /proc)."""
+        total = 0
+        for pid in self.processes():
+            with contextlib.suppress(FileNotFoundError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mib(self) -> float:
-        """The server's high-water resident memory."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        """The high-water resident memory of the server's largest process."""
+        peak = 0.0
+        for pid in self.processes():
+            with contextlib.suppress(FileNotFoundError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) / 1024)
+        return peak
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 GRANULARITIES = ("hour", "day", "month")
@@ -18,10 +17,6 @@ MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
 
 class SettingsError(ValueError):
     """A ``LOGRIVER_*`` variable has a value the service cannot use."""
-
-
-def _random_secret() -> str:
-    return secrets.token_hex(32)
 
 
 @dataclass(frozen=True)
@@ -60,7 +55,7 @@ class Settings:
     host: str = "127.0.0.1"  # listen address of `logriver serve` (`--host` overrides it)
     port: int = 8080  # listen port of `logriver serve` (`--port` overrides it)
     auth_file: str = ""  # JSON file of API tokens; empty: `logriver serve` refuses to start unless `--dev` is given
-    token_secret: str = field(default_factory=_random_secret)  # signs page tokens; unset: random per process
+    token_secret: str = ""  # signs page tokens; empty: a random secret per process (tokens die with it)
     retry_after_seconds: int = 5  # `Retry-After` of `429`/`503`/`504` answers
 
     # --- Limits of a request and a line ---
@@ -75,7 +70,8 @@ class Settings:
 
     # --- Search and live tail ---
     search_max_total: int = 10000  # hits are counted exactly up to this, beyond it as a lower bound (`gte`)
-    tail_poll_seconds: float = 1.0  # how often the shared tail poller asks for new lines
+    tail_poll_seconds: float = 0.2  # how often the shared tail poller starts a round (start to start)
+    tail_settle_seconds: float = 0.3  # the tail reads lines this old and older: the longest a bulk request may take
     tail_buffer_lines: int = 10000  # lines queued per tail stream before dropping; the most one filter reads per poll
     tail_max_seconds: int = 3600  # longest a tail session stays open
 
@@ -90,6 +86,9 @@ class Settings:
 
     # --- Foreign APIs ---
     abeja_page_size: int = 100  # default page size of the ABEJA log API
+    # Several API processes and hosts (docs/deployment.md).
+    workers: int = 1  # API processes sharing the port; more than 1 needs LOGRIVER_TOKEN_SECRET
+    clock_offset_ms: int = 0  # added to this host's clock before it is aligned to the cluster's (skew tests)
 
     # --- Local Elasticsearch (`logriver es`, and `logriver serve` without LOGRIVER_ES_URL) ---
     es_home: str = ""  # cache and run dir; empty: `/var/cache/logriver/elasticsearch` as root, else under `~/.cache`
@@ -128,6 +127,10 @@ class Settings:
             )
         if self.max_inflight_bytes < 1 or self.admission_wait_seconds < 0:
             raise SettingsError("LOGRIVER_MAX_INFLIGHT_BYTES must be >= 1 and LOGRIVER_ADMISSION_WAIT_SECONDS >= 0")
+        if self.tail_poll_seconds <= 0 or self.tail_settle_seconds < 0:
+            raise SettingsError("LOGRIVER_TAIL_POLL_SECONDS must be > 0 and LOGRIVER_TAIL_SETTLE_SECONDS >= 0")
+        if self.workers < 1:
+            raise SettingsError(f"LOGRIVER_WORKERS (--workers) must be at least 1, got {self.workers}")
         if self.retention_days < 0 or self.max_future_seconds < 0:
             raise SettingsError("LOGRIVER_RETENTION_DAYS and LOGRIVER_MAX_FUTURE_SECONDS must be >= 0")
         if not 0 < self.es_port < 65536:

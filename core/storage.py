@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import elastic_transport
 from elasticsearch import ApiError, AsyncElasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
+from logriver.core.clock import Clock, ClockSample
 from logriver.core.errors import (
     InvalidQueryError,
     LogriverError,
@@ -23,8 +25,13 @@ from logriver.core.errors import (
 from logriver.core.esclient import client_options
 from logriver.core.indices import IndexLayout, layout_of
 from logriver.core.settings import Settings
+from logriver.core.timeutil import NS_PER_MS
 
 log = logging.getLogger("logriver.storage")
+
+CLOCK_SAMPLES = 3  # readings per alignment; the one with the shortest round trip is used
+CLOCK_SYNC_SECONDS = 60.0  # how often a ready process re-reads the cluster's clock
+CLOCK_LOG_NS = 50 * NS_PER_MS  # corrections that change by more than this are logged
 
 
 @contextlib.contextmanager
@@ -74,7 +81,9 @@ class Storage:
     settings: Settings
     client: AsyncElasticsearch
     layout: IndexLayout
+    clock: Clock = field(default_factory=Clock)
     ready: bool = False
+    _clock_synced_at: float | None = field(default=None, init=False)  # monotonic time of the last alignment
 
     @classmethod
     def from_settings(cls, settings: Settings, es_url: str) -> Storage:
@@ -85,7 +94,7 @@ class Storage:
             retry_on_timeout=False,
             serializer=OrjsonSerializer(),
         )
-        return cls(settings, client, layout_of(settings))
+        return cls(settings, client, layout_of(settings), Clock(settings.clock_offset_ms))
 
     def require_ready(self) -> None:
         """Requests that need storage fail fast with 503 until templates are installed."""
@@ -121,16 +130,47 @@ class Storage:
         try:
             if not self.ready:
                 await self.install_templates()
+                await self.align_clock()  # before any write: a seq is a time on the cluster's clock
                 self.ready = True
                 log.info("storage ready at %s", self.layout.prefix)
             else:
                 with translate_es_errors("probing storage"):
                     await self.client.cluster.health(timeout="2s")
+                if self._clock_synced_at is None or time.monotonic() - self._clock_synced_at > CLOCK_SYNC_SECONDS:
+                    await self.align_clock()
         except LogriverError as exc:
             if self.ready:
                 log.warning("storage probe failed: %s", exc.message)
             self.ready = False
         return self.ready
+
+    async def align_clock(self) -> None:
+        """Measure this host's offset to the cluster's clock (node stats carry the node's time)."""
+        samples: list[ClockSample] = []
+        try:
+            with translate_es_errors("reading the cluster's clock"):
+                for _ in range(CLOCK_SAMPLES):
+                    sent = self.clock.local_ns()
+                    answer = await self.client.nodes.stats(
+                        node_id="_local", metric="process", filter_path="nodes.*.timestamp"
+                    )
+                    received = self.clock.local_ns()
+                    samples.extend(ClockSample(sent, received, int(n["timestamp"])) for n in answer["nodes"].values())
+        except (StorageUnavailableError, StorageTimeoutError, OverloadedError):
+            raise
+        except LogriverError as exc:
+            # A credential without the `monitor` cluster privilege cannot read node stats: serve
+            # unaligned rather than never; the tail then relies on the hosts' own clocks (NTP).
+            log.warning("cannot read the cluster's clock, keeping this host's: %s (%s)", exc.message, exc.__cause__)
+        before = self.clock.correction_ns
+        self.clock.align(samples)
+        self._clock_synced_at = time.monotonic()
+        if abs(self.clock.correction_ns - before) > CLOCK_LOG_NS:
+            log.info(
+                "clock aligned to the cluster: offset %+.1f ms (error within %.1f ms)",
+                self.clock.correction_ns / NS_PER_MS,
+                (self.clock.error_ns or 0) / NS_PER_MS,
+            )
 
     async def watch_readiness(self) -> None:
         """Probe until ready, then keep probing so /readyz follows reality; never raises."""

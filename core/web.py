@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
@@ -83,6 +85,17 @@ def _http_error(exc: web.HTTPException) -> LogriverError:
     error = LogriverError(exc.reason, details, type=_snake(exc.reason))
     error.status = exc.status
     return error
+
+
+WORKER_HEADER = "Logriver-Worker"
+
+
+async def add_worker_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Name the process that answered: behind a load balancer, logs and benches can tell workers apart."""
+    response.headers[WORKER_HEADER] = f"{_HOST}:{os.getpid()}"  # the pid at answer time, not at import
+
+
+_HOST = socket.gethostname()
 
 
 def _internal(exc: BaseException) -> LogriverError:

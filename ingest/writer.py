@@ -7,7 +7,7 @@ import hashlib
 import logging
 import secrets
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,14 +44,15 @@ class WriteResult:
 class SequenceAllocator:
     """Arrival order that is unique across processes: time-based, monotonic, node-suffixed."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], int] = now_ns) -> None:
+        self._clock = clock  # the storage's arrival clock, aligned to the cluster's
         self._node = secrets.token_hex(3)
         self._last = 0
         self._lock = threading.Lock()
 
     def reserve(self, count: int) -> tuple[int, str]:
         with self._lock:
-            start = max(now_ns(), self._last + 1)
+            start = max(self._clock(), self._last + 1)
             self._last = start + count - 1
         return start, self._node
 
@@ -81,7 +82,7 @@ class LineWriter:
 
     def __init__(self, storage: Storage):
         self.storage = storage
-        self.sequence = SequenceAllocator()
+        self.sequence = SequenceAllocator(storage.clock.now_ns)
 
     async def write_lines(
         self,

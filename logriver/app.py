@@ -19,7 +19,14 @@ from logriver.adapters.scale import scale_apps
 from logriver.core.admission import Admission
 from logriver.core.auth import TokenStore
 from logriver.core.settings import Settings
-from logriver.core.web import ADMISSION, admission_middleware, family_app, json_response, native_error_response
+from logriver.core.web import (
+    ADMISSION,
+    add_worker_header,
+    admission_middleware,
+    family_app,
+    json_response,
+    native_error_response,
+)
 from logriver.native import NATIVE_PREFIX, native_app
 from logriver.services import SERVICES, Services, build_services, services_ctx
 
@@ -66,6 +73,7 @@ def create_app(
     root.middlewares.insert(0, admission_middleware)
     root[ADMISSION] = Admission(settings.max_inflight_bytes, settings.admission_wait_seconds)
     root.cleanup_ctx.append(services_ctx(services))
+    root.on_response_prepare.append(add_worker_header)
     root.on_shutdown.append(_end_tails)
     root.router.add_get("/healthz", healthz_handler)
     root.router.add_get("/readyz", readyz_handler)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
-
-from aiohttp import web
 
 from logriver import esruntime
 from logriver.client_cli import add_client_commands
@@ -20,6 +17,7 @@ from logriver.core.errors import LogriverError
 from logriver.core.settings import Settings, SettingsError
 from logriver.core.storage import Storage
 from logriver.esruntime.cluster import DEFAULT_HEAP_MB, cluster_from_settings, cluster_recorded
+from logriver.workers import serve
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (LOGRIVER_PORT, default 8080)")
     serve.add_argument(
         "--dev", action="store_true", help="without LOGRIVER_AUTH_FILE: generate and print an admin token"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="API processes sharing the port (LOGRIVER_WORKERS, default 1); see docs/deployment.md",
     )
     serve.set_defaults(run=_run_serve)
 
@@ -141,7 +144,16 @@ async def _apply_index_settings(settings: Settings, es_url: str) -> list[str]:
 def _run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)  # one INFO line per request otherwise
-    settings = Settings.from_env(os.environ, host=args.host, port=args.port)
+    settings = Settings.from_env(os.environ, host=args.host, port=args.port, workers=args.workers)
+    refusal = _multi_process_refusal(settings)
+    if refusal:
+        print(f"logriver: {refusal}", file=sys.stderr)
+        return 1
+    if not settings.token_secret:
+        logging.getLogger("logriver").warning(
+            "LOGRIVER_TOKEN_SECRET is not set: page tokens are signed with a random secret of this process "
+            "and will not be accepted after a restart or by another instance"
+        )
     tokens = _token_store(settings, args.dev)
     if tokens is None:
         print(
@@ -151,22 +163,23 @@ def _run_serve(args: argparse.Namespace) -> int:
         )
         return 1
     es_url = settings.es_url or esruntime.from_settings(settings).start()
-    from logriver.app import create_app  # noqa: PLC0415 - `logriver es` and the clients need not load the app
-
     print(f"logriver: Elasticsearch at {es_url}; listening on http://{settings.host}:{settings.port}", flush=True)
-    _tune_garbage_collector()
-    web.run_app(create_app(settings, tokens, es_url), host=settings.host, port=settings.port, print=None)
-    return 0
+    return serve(settings, tokens, es_url, settings.workers)
 
 
-def _tune_garbage_collector() -> None:
-    """Fewer collections: ingest makes many short-lived objects per line but no cycles.
+def _multi_process_refusal(settings: Settings) -> str | None:
+    """Why several workers cannot start as configured, or None.
 
-    Measured with bench/: about 15% less CPU per ingested line. Objects alive at start-up are
-    frozen out of the collector's scans.
+    A random secret per process would make every worker reject the others' tokens; a secret
+    file would only hide the same failure between hosts. So the secret must be given.
     """
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    if settings.workers > 1 and not settings.token_secret:
+        return (
+            f"--workers {settings.workers} needs LOGRIVER_TOKEN_SECRET, so that a token issued by one worker "
+            "is accepted by the others and after a restart; set the same value on every worker and host, e.g. "
+            "LOGRIVER_TOKEN_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    return None
 
 
 def _token_store(settings: Settings, dev: bool) -> TokenStore | None:

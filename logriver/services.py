@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -52,7 +53,8 @@ def build_services(settings: Settings, tokens: TokenStore, es_url: str) -> Servi
     """Every service over one storage client; nothing connects until `services_ctx` runs."""
     storage = Storage.from_settings(settings, es_url)
     writer, registry, reader = LineWriter(storage), StreamRegistry(storage), LineReader(storage)
-    codec = TokenCodec(settings.token_secret)
+    # Without a configured secret, tokens are good for this process only (cli.py warns).
+    codec = TokenCodec(settings.token_secret or secrets.token_hex(32))
     return Services(
         settings=settings,
         tokens=tokens,

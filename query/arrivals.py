@@ -79,6 +79,7 @@ class ArrivalReader:
         self.requests = 0  # Elasticsearch requests made for polls (one msearch per round)
         self.searches = 0  # searches inside those requests (one per group)
         self.catch_up_requests = 0  # searches made to catch a resumed tail up
+        self.refreshes = 0  # refreshes made before poll rounds
 
     async def scan(self, scan: ArrivalScan) -> list[Line]:
         """One scan on its own: a resumed tail catching up to the shared poller."""
@@ -90,6 +91,15 @@ class ArrivalReader:
                 index=self.storage.layout.lines_pattern, ignore_unavailable=True, allow_no_indices=True, **body
             )
         return [_arrival_line(hit) for hit in response["hits"]["hits"]]
+
+    async def refresh(self) -> None:
+        """Make every line indexed so far searchable, in all lines indices (unchanged shards skip it)."""
+        self.storage.require_ready()
+        self.refreshes += 1
+        with translate_es_errors("refreshing for the live tail"):
+            await self.storage.client.indices.refresh(
+                index=self.storage.layout.lines_pattern, ignore_unavailable=True, allow_no_indices=True
+            )
 
     async def scan_many(self, scans: list[ArrivalScan]) -> list[list[Line] | LogriverError]:
         """All scans in one msearch; a failed scan yields its error in place of lines."""

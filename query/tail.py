@@ -10,12 +10,20 @@ round sends one msearch holding one search per group; tails with the same filter
 group's search, and any number of groups cost one request per round. q is full text, so it is
 evaluated by Elasticsearch in the group's search rather than re-implemented as a matcher.
 
-Settling. A seq is assigned before its bulk request is indexed and refreshed, so a line with
-a smaller seq can become visible after one with a larger seq. Groups only read lines whose
-seq is at least `settle_seconds` old (the index refresh interval plus SETTLE_MARGIN_SECONDS):
-normally everything below that cut is visible when it is read, so lines go out in seq order
-and a position (the largest seq sent) is an exact resume point. Delivery latency is about
-settle + poll interval: 1.5 s + 1 s with the defaults, from the moment the seq was assigned.
+Settling. A seq is assigned just before its bulk request is indexed, so a line with a smaller
+seq can become visible after one with a larger seq. Each round therefore notes the time T,
+refreshes the lines indices (so that every bulk request finished before T is searchable,
+whatever the index refresh interval), and reads only up to seq T - `tail_settle_seconds`:
+a bulk request that took less than the settle time is then complete and visible below that
+cut, so lines go out in seq order and a position (the largest seq sent) is an exact resume
+point. Delivery latency is about settle + poll interval + one refresh and one search:
+0.3 s + up to 0.2 s + a few tens of ms with the defaults. Refreshing on demand costs a refresh
+per round while tails are open (a no-op on shards that received nothing); waiting for the
+periodic refresh instead would add the refresh interval (1 s) to every line.
+
+Clocks. A seq is a time on the writer's clock and the cut a time on the reader's; both come
+from the storage's clock, which every process aligns to the Elasticsearch cluster's
+(core/clock.py), so writers on hosts whose clocks differ still agree on arrival order.
 
 Late lines. A line that becomes visible even later (a slow bulk, retries) is still sent, once:
 each search also re-scans the last RESCAN_SECONDS below the group's high mark (at most
@@ -23,8 +31,8 @@ RECENT_MAX lines), excluding the ids it already read.
 
 Resuming. The SSE event id is the position. A tail resumed from P gets the lines with
 seq > P: it reads them from Elasticsearch up to its group's high mark, then joins the live
-fan-out. The one line a resume can miss is one that became visible more than settle_seconds
-after its seq was assigned, while the client was away, with a seq below P.
+fan-out. The one line a resume can miss is one whose bulk request took longer than the settle
+time to be indexed, while the client was away, with a seq below P.
 
 Slow consumers. The poller never waits for a client. Each subscription queues at most
 `tail_buffer_lines`; lines that do not fit are counted and reported as one `Dropped` event at
@@ -43,16 +51,16 @@ from dataclasses import dataclass
 
 from logriver.core.errors import InvalidQueryError, LogriverError
 from logriver.core.settings import Settings
-from logriver.core.timeutil import NS_PER_SECOND, now_ns, parse_duration_ms
+from logriver.core.timeutil import NS_PER_SECOND
 from logriver.query.arrivals import ArrivalReader, ArrivalScan, build_arrival_search, position_at, position_ns
 from logriver.query.cursor import query_fingerprint
 from logriver.query.reader import Line, LineQuery
 
 log = logging.getLogger("logriver.tail")
 
-SETTLE_MARGIN_SECONDS = 0.5  # added to the refresh interval: time a bulk request takes to index
 RESCAN_SECONDS = 30  # how far below the high mark late lines are still looked for
 RECENT_MAX = 1000  # ids a group remembers (and excludes) in that window
+FAILING_POLL_SECONDS = 1.0  # the pause between rounds while storage fails
 HEARTBEAT_SECONDS = 15.0  # comment sent on idle streams so proxies keep them open
 MAX_BATCH = 10000  # Elasticsearch's default result window
 
@@ -83,12 +91,6 @@ class Ended:
     reason: str  # max_duration, shutdown or error
     position: str
     error: LogriverError | None = None
-
-
-def refresh_seconds(interval: str) -> float:
-    """An index refresh_interval in seconds; 1 s (the default) when disabled or not understood."""
-    interval_ms = parse_duration_ms(interval)
-    return interval_ms / 1000 if interval_ms is not None else 1.0
 
 
 TailEvent = Opened | TailLine | Dropped | Heartbeat | Ended
@@ -268,7 +270,8 @@ class TailHub:
         self.capacity = max(settings.tail_buffer_lines, 1)
         self.batch = min(self.capacity, MAX_BATCH)
         self.max_seconds = settings.tail_max_seconds
-        self.settle_seconds = refresh_seconds(settings.index_refresh_interval) + SETTLE_MARGIN_SECONDS
+        self.settle_seconds = settings.tail_settle_seconds
+        self.clock = arrivals.storage.clock
         self.heartbeat_seconds = HEARTBEAT_SECONDS
         self.groups: dict[str, _Group] = {}
         self.lines_read = 0
@@ -282,8 +285,8 @@ class TailHub:
         key = query_fingerprint("tail", *query.fingerprint_parts())
         group = self.groups.get(key)
         if group is None:
-            group = self.groups[key] = _Group(key, query, self._cut())
-        start = resume_from or position_at(now_ns())
+            group = self.groups[key] = _Group(key, query, self._cut(self.clock.now_ns()))
+        start = resume_from or position_at(self.clock.now_ns())
         deadline = asyncio.get_running_loop().time() + self.max_seconds
         subscription = Subscription(self, group, start, self.capacity, deadline)
         group.subscriptions.add(subscription)
@@ -297,24 +300,35 @@ class TailHub:
         if not group.subscriptions and self.groups.get(group.key) is group:
             del self.groups[group.key]
 
-    def _cut(self) -> str:
-        return position_at(now_ns() - int(self.settle_seconds * NS_PER_SECOND))
+    def _cut(self, now: int) -> str:
+        return position_at(now - int(self.settle_seconds * NS_PER_SECOND))
 
     async def run(self) -> None:
-        """Poll every tail_poll_seconds while there are groups; never raises."""
+        """A round every tail_poll_seconds, start to start, while there are groups; never raises.
+
+        Start to start, so that a round's own duration does not add to the delivery latency; a
+        round that overruns is followed at once, never by two at a time. While storage fails,
+        rounds slow down to FAILING_POLL_SECONDS.
+        """
+        loop = asyncio.get_running_loop()
+        next_round = loop.time()
         while True:
-            await asyncio.sleep(self.poll_seconds)
+            pause = max(self.poll_seconds, FAILING_POLL_SECONDS) if self._failing else self.poll_seconds
+            next_round = max(next_round + pause, loop.time())
+            await asyncio.sleep(next_round - loop.time())
             try:
                 await self.poll_once()
             except Exception as exc:
                 self._note_failure(exc)
 
     async def poll_once(self) -> None:
-        """One round: one msearch for every group, then fan out."""
+        """One round: a refresh, one msearch for every group, then fan out."""
         groups = list(self.groups.values())
         if not groups:
             return
-        cut = self._cut()
+        started = self.clock.now_ns()  # before the refresh: what finished indexing by now is searchable after it
+        await self.arrivals.refresh()
+        cut = self._cut(started)
         results = await self.arrivals.scan_many([group.scan(cut, self.batch) for group in groups])
         if self._failing:
             log.info("tail polling recovered")

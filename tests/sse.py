@@ -12,7 +12,7 @@ import orjson
 from logriver.client_cli import COMMENT, EventParser
 from tests.helpers import auth
 
-WAIT = 20.0  # generous: delivery normally takes about two seconds
+WAIT = 20.0  # generous: delivery normally takes about half a second
 
 
 @dataclass
