@@ -9,8 +9,7 @@ import pytest
 
 from logriver.core.storage import Storage
 from logriver.core.timeutil import NS_PER_MS
-from logriver.core.web import STORAGE
-from logriver.query.tail_handlers import TAIL_HUB
+from logriver.services import SERVICES
 from tests.helpers import ts
 from tests.query.test_tail import fast, post
 from tests.sse import open_tail
@@ -34,8 +33,8 @@ async def test_writer_with_a_skewed_clock_keeps_arrival_order_and_resume(make_ap
     reader = await make_api(fast(settings))
     skewed = await make_api(fast(settings, clock_offset_ms=offset_ms))
     for app in (reader, skewed):
-        await _align_well(app.http.app[STORAGE])
-    clock = skewed.http.app[STORAGE].clock
+        await _align_well(app.http.app[SERVICES].storage)
+    clock = skewed.http.app[SERVICES].storage.clock
     assert abs(clock.correction_ns + offset_ms * NS_PER_MS) <= clock.error_ns
     tail = await open_tail(reader, labels__app="web")
     written = []
@@ -59,7 +58,7 @@ async def test_lines_reach_the_tail_without_the_periodic_refresh(make_api, setti
     body = {"labels": {"app": "web"}, "lines": [{"@timestamp": ts(), "message": m} for m in ("a", "b")]}
     assert (await api.post_lines(body, refresh=False))["accepted"] == 2
     assert await tail.messages(2) == ["a", "b"]
-    assert api.http.app[TAIL_HUB].arrivals.refreshes > 0
+    assert api.http.app[SERVICES].tail_hub.arrivals.refreshes > 0
     tail.close()
 
 
