@@ -52,6 +52,7 @@ class Settings:
     es_compat_label_fields: str = ""  # comma-separated document fields (dotted paths) promoted to labels
     es_compat_index_label: str = "index"  # label holding the target index, date suffix removed; empty: none
     abeja_page_size: int = 100  # default page size of the ABEJA log API
+    cors_origins: str = ""  # comma-separated browser origins allowed to call the API ("*" any); empty: no CORS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:

@@ -13,6 +13,7 @@ from logriver.adapters.iceprod import setup_iceprod
 from logriver.adapters.modelarts import setup_modelarts
 from logriver.adapters.scale import setup_scale
 from logriver.core.auth import TokenStore
+from logriver.core.cors import setup_cors
 from logriver.core.settings import Settings
 from logriver.core.storage import Storage
 from logriver.core.web import SETTINGS, STORAGE, TOKENS, error_middleware, json_response
@@ -21,6 +22,7 @@ from logriver.ingest.handlers import setup_ingest
 from logriver.ingest.retention import run_retention
 from logriver.query.handlers import setup_query
 from logriver.query.tail_handlers import setup_tail
+from logriver.viewer import setup_viewer
 
 # Extra route families (foreign APIs, compatibility surfaces) register themselves here.
 AppExtension = Callable[[web.Application], None]
@@ -68,4 +70,6 @@ def create_app(settings: Settings, tokens: TokenStore, es_url: str) -> web.Appli
     setup_query(app)
     for extension in EXTENSIONS:
         extension(app)
+    setup_viewer(app)
+    setup_cors(app, settings.cors_origins)
     return app
