@@ -101,7 +101,9 @@ class PageLog:
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
     """A fresh tab; at the end, every API call it made must be a declared viewer call."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    # A fixed zone with an offset makes "local time" checkable; clipboard access for "Copy line".
+    context = await browser.new_context(viewport={"width": 1280, "height": 800}, timezone_id="Europe/Paris")
+    await context.grant_permissions(["clipboard-read", "clipboard-write"])
     tab = await context.new_page()
     log = PageLog()
     tab.on("pageerror", lambda error: log.errors.append(str(error)))

@@ -23,8 +23,8 @@ export function lineRow(item, { target, expanded, onToggle }) {
     h("time", { class: "ts", datetime: line["@timestamp"] }, formatTimestamp(line["@timestamp"])),
     h("span", { class: "msg" }, renderAnsi(line.message)),
     h("span", { class: "actions" },
-      h("button", { type: "button", class: "copy", "aria-label": "Copy line", onclick: (e) => copyLine(e, line) }, "⧉"),
-      h("a", { class: "link", href: permalink(line), "aria-label": "Link to this line" }, "#")),
+      h("button", { type: "button", class: "copy", "aria-label": "Copy line", onclick: (e) => copyLine(e, line) }, "Copy"),
+      h("a", { class: "link", href: permalink(line), "aria-label": "Link to this line" }, "Link")),
     isOpen ? details(line) : null);
   toggle.addEventListener("click", () => onToggle(line.id));
   return row;
@@ -40,13 +40,13 @@ async function copyLine(event, line) {
   const text = stripAnsi(line.message);
   try {
     await navigator.clipboard.writeText(text);
-    button.textContent = "✓";
+    button.textContent = "Copied";
   } catch {
-    button.textContent = "✗";  // no clipboard permission: the message is still selectable
+    button.textContent = "Copy failed"; // no clipboard permission: the message is still selectable
   }
-  button.setAttribute("aria-label", button.textContent === "✓" ? "Copied" : "Copy failed");
+  button.setAttribute("aria-label", button.textContent);
   setTimeout(() => {
-    button.textContent = "⧉";
+    button.textContent = "Copy";
     button.setAttribute("aria-label", "Copy line");
   }, 1500);
 }
