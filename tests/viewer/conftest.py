@@ -123,7 +123,8 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 
 async def signed_in(page: Page, url: str, token: str = "read-acme", hash_path: str = "") -> None:
     """Open the viewer as a tab that already holds a token (sign-in itself has its own test)."""
-    await page.add_init_script(f"sessionStorage.setItem('logriver.token', {token!r})")
+    # try: the script also runs in frames without storage (about:blank after going back)
+    await page.add_init_script(f"try {{ sessionStorage.setItem('logriver.token', {token!r}); }} catch {{}}")
     await page.goto(f"{url}/{hash_path}")
 
 

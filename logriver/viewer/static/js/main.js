@@ -20,7 +20,9 @@ class App {
     this.main = h("main", { id: "main" });
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) this.api = new Api(token);
-    window.addEventListener("hashchange", () => this.route());
+    // Both fire on back/forward (entries made by pushState only give popstate); route once.
+    window.addEventListener("hashchange", () => this.routeIfMoved());
+    window.addEventListener("popstate", () => this.routeIfMoved());
     document.addEventListener("keydown", (event) => this.onKey(event));
   }
 
@@ -84,15 +86,28 @@ class App {
     return new URLSearchParams((location.hash.split("?")[1] || ""));
   }
 
+  // quiet: record the new state in the URL (a history entry of its own) without re-rendering.
   navigate(path, params = {}, { replace = false, quiet = false } = {}) {
     const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v)).toString();
     const hash = `#${path}${query ? `?${query}` : ""}`;
-    if (replace || quiet) history.replaceState(null, "", hash);
-    else location.hash = hash;
-    if (replace && !quiet) this.route();
+    if (hash === location.hash) return;
+    if (quiet) {
+      history[replace ? "replaceState" : "pushState"](null, "", hash);
+      this.routedHash = location.hash;
+    } else if (replace) {
+      history.replaceState(null, "", hash);
+      this.route();
+    } else {
+      location.hash = hash;
+    }
+  }
+
+  routeIfMoved() {
+    if (location.hash !== this.routedHash) this.route();
   }
 
   route() {
+    this.routedHash = location.hash;
     if (!this.api) return this.signIn();
     const [path, query = ""] = (location.hash.slice(1) || "/streams").split("?");
     const parts = path.split("/").filter(Boolean);

@@ -143,7 +143,7 @@ export class StreamView {
   setTarget(lineId) {
     this.target = lineId;
     if (!lineId && this.app.currentParams().get("line")) {
-      this.app.navigate(`/stream/${encodeURIComponent(this.streamId)}`, {}, { replace: true, quiet: true });
+      this.app.navigate(`/stream/${encodeURIComponent(this.streamId)}`, {}, { quiet: true });
     }
   }
 
