@@ -4,7 +4,6 @@
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 1000;
 const HEIGHT = 120;
-const AXIS = 18;
 
 function el(tag, attrs = {}) {
   const node = document.createElementNS(SVG, tag);
@@ -23,7 +22,7 @@ export function renderHistogram(buckets, { onRange, format, windowEnd }) {
   const max = Math.max(1, ...buckets.map((b) => b.count));
   const step = WIDTH / Math.max(1, buckets.length);
   const svg = el("svg", {
-    viewBox: `0 0 ${WIDTH} ${HEIGHT + AXIS}`, class: "histogram", role: "img",
+    viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: "histogram", role: "img",
     "aria-label": `Hits over time in ${buckets.length} bars, at most ${max} per bar; click or drag across bars to narrow the window`,
     preserveAspectRatio: "none",
   });
@@ -40,18 +39,19 @@ export function renderHistogram(buckets, { onRange, format, windowEnd }) {
     bar.append(title);
     svg.append(bar);
   });
-  if (buckets.length) {
-    svg.append(label(4, "start", format(buckets[0].start)));
-    svg.append(label(WIDTH - 4, "end", format(bucketEnd(buckets, buckets.length - 1, windowEnd))));
-  }
   brushable(svg, brush, buckets.length, step, (a, b) => onRange(buckets[a].start, bucketEnd(buckets, b, windowEnd)));
-  return svg;
-}
-
-function label(x, anchor, text) {
-  const node = el("text", { x, y: HEIGHT + AXIS - 4, "text-anchor": anchor, class: "axis" });
-  node.textContent = text;
-  return node;
+  // Labels live outside the stretched SVG so their text keeps its shape.
+  const axis = document.createElement("div");
+  axis.className = "axis";
+  if (buckets.length) {
+    for (const text of [format(buckets[0].start), `max ${max} per bar`, format(bucketEnd(buckets, buckets.length - 1, windowEnd))]) {
+      axis.append(Object.assign(document.createElement("span"), { textContent: text }));
+    }
+  }
+  const figure = document.createElement("figure");
+  figure.className = "timeline";
+  figure.append(svg, axis);
+  return figure;
 }
 
 function brushable(svg, brush, count, step, done) {

@@ -35,7 +35,7 @@ export class SearchView {
   }
 
   async open() {
-    await this.app.run(async () => {
+    const done = await this.app.run(async () => {
       const result = await this.app.api.search({ ...this.params(), interval: "auto", limit: HITS_PER_PAGE });
       const { value, relation } = result.total;
       this.summary.textContent = `${relation === "gte" ? "more than " : ""}${value} ${value === 1 ? "hit" : "hits"}`;
@@ -46,7 +46,9 @@ export class SearchView {
       }));
       this.hits.replaceChildren();
       this.show(result);
+      return true;
     }, () => this.open());
+    if (!done) this.summary.textContent = "The search failed: see the message above.";
   }
 
   async loadMore() {
