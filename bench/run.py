@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients, both ways")
     parser.add_argument("--rounds", type=int, default=4, help="ingest rounds; the order of the ways alternates")
     parser.add_argument("--repeat", type=int, default=50, help="timed requests per page case")
+    parser.add_argument("--browser-lines", type=int, default=0, help="lines of the viewer's browser bench (0 skips it)")
     parser.add_argument(
         "--keep", action="store_true", help=f"keep the depth stream ({DEPTH_PREFIX}-*) for the next run"
     )
@@ -34,7 +35,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.lines < 0 or args.batch < 1 or args.concurrency < 1 or args.rounds < 1 or args.repeat < 1:
+    if (
+        args.browser_lines < 0
+        or args.lines < 0
+        or args.batch < 1
+        or args.concurrency < 1
+        or args.rounds < 1
+        or args.repeat < 1
+    ):
         parser.error("--lines must be >= 0; --batch, --concurrency, --rounds and --repeat >= 1")
     if args.depth_lines and args.depth_lines < 2 * MARGIN:
         parser.error(f"--depth-lines must be 0 (skip) or at least {2 * MARGIN}")
@@ -57,6 +65,11 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
             found = await measure_depth(cluster, args.depth_lines, args.batch, args.concurrency, args.repeat)
             print("\n".join(depth_lines(found, args.repeat)), flush=True)
             depth = depth_ratio(found)
+        if args.browser_lines:
+            from bench.browser import browser_lines, measure_browser
+
+            figures = await measure_browser(cluster, url, args.browser_lines)
+            print("\n".join(browser_lines(figures)), flush=True)
     finally:
         if args.depth_lines and not args.keep:
             await cluster.delete_prefix(DEPTH_PREFIX)

@@ -8,6 +8,8 @@ import { h } from "./dom.js";
 
 const ESTIMATED_ROW_PX = 20;
 const OVERSCAN_PX = 500;
+// Fetch the next page while half a page of rows is still ahead, so fast scrolling rarely waits.
+const LOOKAHEAD_PX = 250 * ESTIMATED_ROW_PX;
 export const PAGE_LINES = 500;
 export const MAX_LINES = 3000;
 
@@ -143,10 +145,23 @@ export class LineList {
     const last = this.indexAt(scrollTop + clientHeight + OVERSCAN_PX);
     const wanted = new Set();
     for (let i = first; i <= last; i++) wanted.add(this.items[i].key);
-    let added = this.dropRows(wanted);
-    for (let i = first; i <= last; i++) added = this.placeRow(i) || added;
-    if (added) this.sizer.replaceChildren(...[...wanted].map((key) => this.rows.get(key)));
-    this.measure(first, last);
+    this.dropRows(wanted);
+    const created = [];
+    let next = null; // rows go into the DOM in line order, so reading order matches the screen
+    for (let i = last; i >= first; i--) {
+      const item = this.items[i];
+      let row = this.rows.get(item.key);
+      if (!row) {
+        row = this.renderRow(item);
+        this.rows.set(item.key, row);
+        this.sizer.insertBefore(row, next);
+        created.push(i);
+      }
+      row.style.transform = `translateY(${this.offsets[i]}px)`;
+      next = row;
+    }
+    // Only new rows are measured: reading every row's height each frame would lay them all out.
+    if (created.length) this.measure(created);
   }
 
   dropRows(wanted) {
@@ -156,26 +171,13 @@ export class LineList {
         this.rows.delete(key);
       }
     }
-    return false;
-  }
-
-  placeRow(i) {
-    const item = this.items[i];
-    let row = this.rows.get(item.key);
-    const created = !row;
-    if (created) {
-      row = this.renderRow(item);
-      this.rows.set(item.key, row);
-    }
-    row.style.transform = `translateY(${this.offsets[i]}px)`;
-    return created;
   }
 
   // Real heights replace estimates; the first visible line stays put on screen.
-  measure(first, last) {
+  measure(indices) {
     const anchor = this.anchor();
     let changed = false;
-    for (let i = first; i <= last; i++) {
+    for (const i of indices) {
       const key = this.items[i].key;
       const height = this.rows.get(key).offsetHeight;
       if (height && height !== this.heights.get(key)) {
@@ -186,7 +188,7 @@ export class LineList {
     if (!changed) return;
     const bottom = this.follow && this.atBottom();
     this.computeOffsets();
-    for (let i = first; i <= last; i++) this.rows.get(this.items[i].key).style.transform = `translateY(${this.offsets[i]}px)`;
+    for (const [key, row] of this.rows) row.style.transform = `translateY(${this.offsets[this.index.get(key)]}px)`;
     if (bottom) this.scrollTo(this.scroller.scrollHeight);
     else this.restore(anchor);
   }
@@ -203,8 +205,9 @@ export class LineList {
   maybeLoad() {
     if (this.loading || this.error) return;
     const { scrollTop, scrollHeight, clientHeight } = this.scroller;
-    if (this.hasMoreOlder && scrollTop < clientHeight * 2) this.load("older");
-    else if (this.hasMoreNewer && scrollHeight - scrollTop - clientHeight < clientHeight * 2) this.load("newer");
+    const ahead = Math.max(clientHeight * 2, LOOKAHEAD_PX);
+    if (this.hasMoreOlder && scrollTop < ahead) this.load("older");
+    else if (this.hasMoreNewer && scrollHeight - scrollTop - clientHeight < ahead) this.load("newer");
   }
 
   setBusy(busy) {
