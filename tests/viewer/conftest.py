@@ -131,3 +131,13 @@ async def signed_in(page: Page, url: str, token: str = "read-acme", hash_path: s
 async def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+# Every control's accessible name, roughly as assistive technology computes it.
+UNNAMED = """() => [...document.querySelectorAll('button, input, select, a[href], svg[role]')]
+  .filter(el => !(el.getAttribute('aria-label') || el.textContent.trim() || (el.labels && el.labels.length)))
+  .map(el => el.outerHTML.slice(0, 120))"""
+
+
+async def unnamed_controls(page: Page) -> list[str]:
+    return list(await page.evaluate(UNNAMED))

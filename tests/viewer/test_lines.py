@@ -8,7 +8,7 @@ import re
 import aiohttp
 from playwright.async_api import expect
 
-from tests.viewer.conftest import screenshot, signed_in
+from tests.viewer.conftest import screenshot, signed_in, unnamed_controls
 from tests.viewer.writer import now_lines, numbered, stream_id, write_lines
 
 ANSI = (
@@ -17,12 +17,12 @@ ANSI = (
 )
 
 
-async def line_ids(url: str, sid: str) -> list[str]:
+async def stream_lines(url: str, sid: str) -> list[dict]:
     async with (
         aiohttp.ClientSession(headers={"Authorization": "Bearer read-acme"}) as session,
         session.get(f"{url}/api/v1/lines", params={"stream_id": sid, "limit": "10000"}) as response,
     ):
-        return [line["id"] for line in (await response.json())["lines"]]
+        return list((await response.json())["lines"])
 
 
 async def test_a_permalink_opens_centred_on_its_line_in_context(serve, page):
@@ -30,7 +30,8 @@ async def test_a_permalink_opens_centred_on_its_line_in_context(serve, page):
     labels = {"job": "perma"}
     await write_lines(url, labels, numbered(3000))
     sid = await stream_id(url, labels)
-    target = (await line_ids(url, sid))[1500]
+    lines = await stream_lines(url, sid)
+    target = lines[1500]["id"]
     await signed_in(page, url, hash_path=f"#/stream/{sid}?line={target}")
     row = page.locator(f'.row[data-id="{target}"]')
     await expect(row).to_have_class(re.compile(r"\btarget\b"))
@@ -55,6 +56,14 @@ async def test_a_permalink_opens_centred_on_its_line_in_context(serve, page):
     await expect(page).to_have_url(f"{url}/#/stream/{sid}")
     await page.go_back()
     await expect(page.locator(f'.row.target[data-id="{target}"]')).to_be_in_viewport()
+    assert await unnamed_controls(page) == []
+
+    # jump to a time: the first line at or after it, centred, and a history entry
+    await page.get_by_label("Jump to time").fill(lines[2000]["@timestamp"])
+    await page.get_by_role("button", name="Go to time").click()
+    await expect(page.locator(".row.target .msg")).to_have_text("line 002000")
+    await expect(page.locator(".row.target")).to_be_in_viewport()
+    await expect(page).to_have_url(f"{url}/#/stream/{sid}?line={lines[2000]['id']}")
 
 
 async def test_ansi_colours_fields_copy_time_zone_and_wrap(serve, page):
@@ -96,6 +105,7 @@ async def test_ansi_colours_fields_copy_time_zone_and_wrap(serve, page):
     await row.get_by_role("button", name="Copy line").click()
     assert await page.evaluate("navigator.clipboard.readText()") == message
     await screenshot(page, "line-features")
+    assert await unnamed_controls(page) == []
 
     long_row = page.locator(".row", has_text="long xxx")
     unwrapped = (await long_row.bounding_box() or {})["height"]

@@ -8,7 +8,7 @@ import time
 from playwright.async_api import expect
 
 from logriver.core.timeutil import format_rfc3339_ns
-from tests.viewer.conftest import screenshot, signed_in
+from tests.viewer.conftest import screenshot, signed_in, unnamed_controls
 from tests.viewer.writer import write_lines
 
 
@@ -46,6 +46,7 @@ async def test_search_highlights_histogram_window_and_context(serve, page):
     counts = [int(c or 0) for c in await bars.evaluate_all("bars => bars.map(b => b.dataset.count)")]
     assert sum(counts) == 11 and len(counts) > 3, counts
     await screenshot(page, "search")
+    assert await unnamed_controls(page) == []
 
     # one bar: the window becomes that bar's time range
     first = next(i for i, c in enumerate(counts) if c)

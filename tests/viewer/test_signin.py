@@ -8,7 +8,7 @@ import socket
 
 from playwright.async_api import expect
 
-from tests.viewer.conftest import screenshot, signed_in
+from tests.viewer.conftest import screenshot, signed_in, unnamed_controls
 from tests.viewer.writer import numbered, write_lines
 
 
@@ -37,6 +37,7 @@ async def test_sign_in_rejects_a_bad_token_then_lists_streams(serve, page):
     await expect(build.locator(".count")).to_have_text("3")
     await expect(build.locator("td.ts").first).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9}Z$"))
     await screenshot(page, "streams")
+    assert await unnamed_controls(page) == []
 
     await page.get_by_label("Filter by label").fill("job=deploy-2")
     await page.get_by_role("button", name="Apply label filter").click()

@@ -31,7 +31,7 @@ export class StreamView {
   build() {
     this.title = h("h1", { class: "stream-title" }, "Stream");
     this.followButton = toggleButton("Follow", false, (on) => this.setFollow(on, true), { "aria-label": "Follow new lines", title: "f" });
-    this.newButton = h("button", { type: "button", class: "new-lines", hidden: true, onclick: () => this.setFollow(true, true) });
+    this.newButton = h("button", { type: "button", class: "new-lines", hidden: true, "aria-label": "New lines: resume following", onclick: () => this.setFollow(true, true) });
     this.status = h("span", { class: "tail-status", role: "status" });
     this.timeInput = h("input", { type: "text", "aria-label": "Jump to time", placeholder: "YYYY-MM-DD HH:MM:SS" });
     const jump = h("form", { class: "jump", onsubmit: (e) => { e.preventDefault(); this.jumpToTime(this.timeInput.value); } },
