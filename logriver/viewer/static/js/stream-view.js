@@ -22,7 +22,7 @@ export class StreamView {
       renderRow: (item) => lineRow(item, { target: this.target, expanded: this.expanded, onToggle: (id) => this.toggle(id) }),
       onFollowChange: (on) => this.setFollow(on, false),
       onError: (error, retry) => this.app.showError(error, retry),
-      onOverflow: () => this.jumpNewest(),
+      onOverflow: () => this.app.run(() => this.jumpNewest()),
     });
     this.el = this.build();
     this.offZone = onTimeZoneChange(() => this.redraw());
@@ -106,6 +106,8 @@ export class StreamView {
     this.setTarget(null);
     this.list.reset(page, "bottom");
     this.setFollow(true, false);
+    // Lines the tail delivered while the page was on its way were dropped with the old pages.
+    if (this.tail) await this.list.catchUp();
   }
 
   async jumpOldest() {
