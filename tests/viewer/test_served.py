@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from logriver.viewer.calls import VIEWER_API_CALLS, match_call
+
 
 async def test_the_viewer_page_and_modules_are_served(api):
     page = await api.http.get("/")
@@ -12,3 +14,14 @@ async def test_the_viewer_page_and_modules_are_served(api):
     module = await api.http.get("/viewer/js/main.js")
     assert module.status == 200
     assert "javascript" in module.content_type
+
+
+async def test_every_declared_viewer_call_is_a_route_of_the_app(api):
+    routes = {
+        (route.method, route.resource.canonical) for route in api.http.app.router.routes() if route.resource is not None
+    }
+    missing = [call for call in VIEWER_API_CALLS if call not in routes]
+    assert not missing, f"VIEWER_API_CALLS names calls the app does not serve: {missing}"
+    assert match_call("GET", "/api/v1/lines/0123abc/context") == ("GET", "/api/v1/lines/{line_id}/context")
+    assert match_call("GET", "/api/v1/lines/0123abc") is None
+    assert match_call("POST", "/api/v1/lines") is None
