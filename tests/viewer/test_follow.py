@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import re
 
 from aiohttp import web
 from playwright.async_api import expect
 
+from logriver.query.tail_handlers import TAIL_HUB
 from tests.viewer.conftest import screenshot, signed_in
 from tests.viewer.writer import now_lines, numbered, stream_id, write_lines
 
@@ -105,3 +108,49 @@ async def test_a_cut_tail_connection_resumes_without_gap_or_repeat(serve, page, 
     expected = [f"line {i:06d}" for i in range(10)]
     expected += [f"before cut {i}" for i in range(5)] + [f"after cut {i}" for i in range(5)]
     assert await messages(page) == expected
+
+
+def throttle(bytes_per_second: int) -> dict[str, object]:
+    return {"offline": False, "latency": 0, "downloadThroughput": bytes_per_second, "uploadThroughput": -1}
+
+
+async def test_lines_dropped_by_a_slow_reader_are_marked_where_they_were_lost(serve, page, settings):
+    apps: list[web.Application] = []
+    url = await serve(fast(settings, tail_buffer_lines=5), hook=apps.append)
+    hub = apps[0][TAIL_HUB]
+    labels = {"job": "drops"}
+    await write_lines(url, labels, numbered(3))
+    # A slow network: the server's socket fills, its per-client queue of 5 lines overflows.
+    network = await page.context.new_cdp_session(page)
+    await network.send("Network.enable")
+    await network.send("Network.emulateNetworkConditions", throttle(200_000))
+    await open_stream(page, url, labels)
+    big = "x" * 200_000
+    await write_lines(url, labels, now_lines(*(f"burst {i:02d} {big}" for i in range(60))))
+    for _ in range(300):
+        dropped = sum(s.dropped for group in hub.groups.values() for s in group.subscriptions)
+        if dropped:
+            break
+        await asyncio.sleep(0.1)
+    assert dropped, "the server never had to drop lines"
+    await network.send("Network.emulateNetworkConditions", throttle(-1))
+    await write_lines(url, labels, now_lines("after the burst"))
+    await expect(page.locator(".row .msg", has_text="after the burst")).to_be_visible(timeout=LIVE)
+
+    rows = await page.locator(".lines").evaluate(
+        """list => [...list.querySelectorAll('.row')]
+            .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)
+            .map(row => row.dataset.marker
+                ? 'marker ' + row.textContent
+                : row.querySelector('.msg').textContent.slice(0, 20))"""
+    )
+    markers = [row for row in rows if row.startswith("marker")]
+    shown = [row for row in rows if row.startswith("burst")]
+    counts = [int(re.search(r"(\d+) lines dropped here", m).group(1)) for m in markers]  # type: ignore[union-attr]
+    total_dropped = sum(s.dropped for group in hub.groups.values() for s in group.subscriptions)
+    assert markers and sum(counts) == total_dropped
+    assert len(shown) + sum(counts) == 60, "every burst line is either shown or counted as dropped"
+    assert rows.index(markers[0]) > rows.index(shown[0]), "the marker is not where the lines were lost"
+    assert rows[-1] == "after the burst"
+    await page.locator(".row.marker").first.scroll_into_view_if_needed()
+    await screenshot(page, "dropped-marker")
