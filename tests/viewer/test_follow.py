@@ -124,6 +124,7 @@ async def test_lines_dropped_by_a_slow_reader_are_marked_where_they_were_lost(se
     network = await page.context.new_cdp_session(page)
     await network.send("Network.enable")
     await network.send("Network.emulateNetworkConditions", throttle(200_000))
+    await page.set_viewport_size({"width": 1280, "height": 2000})  # all 64 rows on screen, none virtualised away
     await open_stream(page, url, labels)
     big = "x" * 200_000
     await write_lines(url, labels, now_lines(*(f"burst {i:02d} {big}" for i in range(60))))
