@@ -70,6 +70,9 @@ async def test_search_highlights_histogram_window_and_context(serve, page):
     await expect(page).to_have_url(re.compile(r"start="))
     await expect(page.locator(".search-view .summary")).to_have_text(f"{sum(counts[first : last + 1])} hits")
 
+    await page.get_by_label("Time zone").select_option("local")
+    await expect(page.locator(".hit .ts").first).to_have_text(re.compile(r"\.\d{9}\+01:00$"))
+
     hit = page.locator(".hit", has_text="disk full at step 8")
     await hit.get_by_role("link", name="Show in context").click()
     target = page.locator(".row.target")

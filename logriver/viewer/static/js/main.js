@@ -6,7 +6,7 @@ import { clear, h } from "./dom.js";
 import { SearchView } from "./search-view.js";
 import { StreamView } from "./stream-view.js";
 import { StreamsView } from "./streams-view.js";
-import { setTimeZoneMode, timeZoneMode } from "./time.js";
+import { onTimeZoneChange, setTimeZoneMode, timeZoneMode } from "./time.js";
 
 const TOKEN_KEY = "logriver.token";
 
@@ -24,6 +24,10 @@ class App {
     window.addEventListener("hashchange", () => this.routeIfMoved());
     window.addEventListener("popstate", () => this.routeIfMoved());
     document.addEventListener("keydown", (event) => this.onKey(event));
+    // The stream view redraws its rows in place; the others are cheap to render again.
+    onTimeZoneChange(() => {
+      if (this.view && !(this.view instanceof StreamView)) this.route();
+    });
   }
 
   start() {
@@ -90,7 +94,10 @@ class App {
   navigate(path, params = {}, { replace = false, quiet = false } = {}) {
     const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v)).toString();
     const hash = `#${path}${query ? `?${query}` : ""}`;
-    if (hash === location.hash) return;
+    if (hash === location.hash) {
+      if (!quiet) this.route(); // the same search again: run it again
+      return;
+    }
     if (quiet) {
       history[replace ? "replaceState" : "pushState"](null, "", hash);
       this.routedHash = location.hash;
