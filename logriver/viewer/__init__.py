@@ -21,6 +21,9 @@ async def index_handler(request: web.Request) -> web.FileResponse:
 
 
 def setup_viewer(app: web.Application) -> None:
-    """Serve the page at `/` and its modules under `/viewer/`."""
+    """Serve the page at `/` and its modules under `/viewer/`, unless `/` is already taken."""
+    # The Elasticsearch-compatible surface mounted at the root (a shippers-only logriver) owns `/`.
+    if any(resource.canonical == "/" for resource in app.router.resources()):
+        return
     app.router.add_get("/", index_handler)
     app.router.add_static(STATIC_PREFIX, STATIC_DIR, append_version=False)
