@@ -70,7 +70,8 @@ async def test_ansi_colours_fields_copy_time_zone_and_wrap(serve, page):
     url = await serve()
     labels = {"job": "colours"}
     long = "long " + "x" * 400
-    lines = now_lines(ANSI, long)
+    huge = "huge " + "y" * 99_995
+    lines = now_lines(ANSI, long, huge)
     lines[0]["fields"] = {"exit_code": 3, "host": {"name": "ci-7"}}
     lines[0]["@timestamp"] = "2026-12-01T23:30:00.123456789Z"
     await write_lines(url, labels, lines)
@@ -113,6 +114,13 @@ async def test_ansi_colours_fields_copy_time_zone_and_wrap(serve, page):
     await expect(page.get_by_role("button", name="Wrap long lines")).to_have_attribute("aria-pressed", "true")
     wrapped = (await long_row.bounding_box() or {})["height"]
     assert wrapped > 2 * unwrapped
+    # a very long line is cut until expanded
+    huge_row = page.locator(".row", has_text="huge yyy")
+    await expect(huge_row.locator(".cut")).to_have_text(" … 80,000 more characters (expand the line to see them)")
+    await huge_row.get_by_role("button", name="Show fields").click()
+    await expect(huge_row.locator(".cut")).to_have_count(0)
+    assert len(await huge_row.locator(".msg").text_content() or "") == 100_000
+
     # rows never overlap after the heights changed
     boxes = await page.locator(".lines .row").evaluate_all(
         "rows => rows.map(r => r.getBoundingClientRect()).map(b => [b.top, b.bottom]).sort((a, b) => a[0] - b[0])"

@@ -4,6 +4,10 @@ import { renderAnsi, stripAnsi } from "./ansi.js";
 import { h } from "./dom.js";
 import { formatTimestamp } from "./time.js";
 
+// Past this many characters a message is cut until its row is expanded: laying out a
+// megabyte-long line would stall the page every time it scrolls into view.
+export const SHOWN_CHARS = 20000;
+
 export function permalink(line) {
   return `#/stream/${encodeURIComponent(line.stream_id)}?line=${encodeURIComponent(line.id)}`;
 }
@@ -21,13 +25,20 @@ export function lineRow(item, { target, expanded, onToggle }) {
   const row = h("div", { class: line.id === target ? "row target" : "row", role: "listitem", "data-id": line.id },
     toggle,
     h("time", { class: "ts", datetime: line["@timestamp"] }, formatTimestamp(line["@timestamp"])),
-    h("span", { class: "msg" }, renderAnsi(line.message)),
+    message(line.message, isOpen),
     h("span", { class: "actions" },
       h("button", { type: "button", class: "copy", "aria-label": "Copy line", onclick: (e) => copyLine(e, line) }, "Copy"),
       h("a", { class: "link", href: permalink(line), "aria-label": "Link to this line" }, "Link")),
     isOpen ? details(line) : null);
   toggle.addEventListener("click", () => onToggle(line.id));
   return row;
+}
+
+function message(text, isOpen) {
+  if (isOpen || text.length <= SHOWN_CHARS) return h("span", { class: "msg" }, renderAnsi(text));
+  const rest = (text.length - SHOWN_CHARS).toLocaleString("en");
+  return h("span", { class: "msg" }, renderAnsi(text.slice(0, SHOWN_CHARS)),
+    h("span", { class: "cut" }, ` … ${rest} more characters (expand the line to see them)`));
 }
 
 function details(line) {
