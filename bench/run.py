@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale-lines", type=int, default=100_000, help="lines per worker count (0 skips)")
     parser.add_argument("--tail-seconds", type=float, default=60.0, help="seconds of tail per worker count (0 skips)")
     parser.add_argument("--tail-interval", type=float, default=0.2, help="seconds between the tailed lines")
+    parser.add_argument("--browser-lines", type=int, default=0, help="lines of the viewer's browser bench (0 skips it)")
     parser.add_argument(
         "--keep", action="store_true", help=f"keep the depth stream ({DEPTH_PREFIX}-*) for the next run"
     )
@@ -54,7 +55,14 @@ def _parser() -> argparse.ArgumentParser:
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.writers < 0 or args.writer_batches < 1:
         parser.error("--writers must be >= 0 and --writer-batches >= 1")
-    if args.lines < 0 or args.batch < 1 or args.concurrency < 1 or args.rounds < 1 or args.repeat < 1:
+    if (
+        args.browser_lines < 0
+        or args.lines < 0
+        or args.batch < 1
+        or args.concurrency < 1
+        or args.rounds < 1
+        or args.repeat < 1
+    ):
         parser.error("--lines must be >= 0; --batch, --concurrency, --rounds and --repeat >= 1")
     if args.depth_lines and args.depth_lines < 2 * MARGIN:
         parser.error(f"--depth-lines must be 0 (skip) or at least {2 * MARGIN}")
@@ -107,6 +115,11 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
                 tails.append(await measure_tail(cluster, count, args.tail_seconds, args.tail_interval))
             print("\n".join(tail_lines(tails, args.tail_interval)), flush=True)
             tail_p99 = tail_p99_ms(tails)
+        if args.browser_lines:
+            from bench.browser import browser_lines, measure_browser
+
+            figures = await measure_browser(cluster, url, args.browser_lines)
+            print("\n".join(browser_lines(figures)), flush=True)
     finally:
         if args.depth_lines and not args.keep:
             await cluster.delete_prefix(DEPTH_PREFIX)

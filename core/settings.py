@@ -86,9 +86,11 @@ class Settings:
 
     # --- Foreign APIs ---
     abeja_page_size: int = 100  # default page size of the ABEJA log API
-    # Several API processes and hosts (docs/deployment.md).
+
+    # --- Several processes and hosts, and browsers (docs/deployment.md) ---
     workers: int = 1  # API processes sharing the port; more than 1 needs LOGRIVER_TOKEN_SECRET
     clock_offset_ms: int = 0  # added to this host's clock before it is aligned to the cluster's (skew tests)
+    cors_origins: str = ""  # comma-separated browser origins allowed to call the API ("*" any); empty: no CORS
 
     # --- Local Elasticsearch (`logriver es`, and `logriver serve` without LOGRIVER_ES_URL) ---
     es_home: str = ""  # cache and run dir; empty: `/var/cache/logriver/elasticsearch` as root, else under `~/.cache`

@@ -18,6 +18,7 @@ from logriver.adapters.modelarts import MODELARTS_PREFIX, modelarts_app
 from logriver.adapters.scale import scale_apps
 from logriver.core.admission import Admission
 from logriver.core.auth import TokenStore
+from logriver.core.cors import setup_cors
 from logriver.core.settings import Settings
 from logriver.core.web import (
     ADMISSION,
@@ -29,6 +30,7 @@ from logriver.core.web import (
 )
 from logriver.native import NATIVE_PREFIX, native_app
 from logriver.services import SERVICES, Services, build_services, services_ctx
+from logriver.viewer import setup_viewer
 
 # Sees (mount prefix, family application) before the family is mounted; see create_app.
 FamilyHook = Callable[[str, web.Application], None]
@@ -83,6 +85,9 @@ def create_app(
         root.add_subapp(prefix, family)
     if extend_family is not None:
         extend_family("/", root)
+    setup_viewer(root)
+    # Last: it adds its headers as any answer goes out, sub-applications' included.
+    setup_cors(root, settings.cors_origins)
     return root
 
 
