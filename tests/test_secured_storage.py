@@ -21,8 +21,8 @@ from logriver import esruntime
 from logriver.app import create_app
 from logriver.core.settings import Settings
 from logriver.core.storage import Storage
-from logriver.core.web import STORAGE
 from logriver.esruntime.secured import FILE_USER, SecuredNode
+from logriver.services import SERVICES
 from tests.helpers import ApiClient, ts
 
 
@@ -76,7 +76,7 @@ async def test_basic_auth_over_https_with_a_ca_file_writes_and_reads(secured, ai
         page = await api.get_lines(labels__a="b")
         assert [line["message"] for line in page["lines"]] == ["over tls"]
     finally:
-        storage = app[STORAGE]
+        storage = app[SERVICES].storage
         await storage.client.options(ignore_status=404).indices.delete(index=f"{settings.index_prefix}-*")
         await storage.client.options(ignore_status=404).indices.delete_index_template(name=f"{settings.index_prefix}-*")
 

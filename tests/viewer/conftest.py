@@ -64,10 +64,10 @@ async def serve(es, settings: Settings, token_store, es_url: str) -> AsyncIterat
 
 
 async def _wait_ready(app: web.Application) -> None:
-    from logriver.core.web import STORAGE
+    from logriver.services import SERVICES
 
     for _ in range(300):
-        if app[STORAGE].ready:
+        if app[SERVICES].storage.ready:
             return
         await asyncio.sleep(0.1)
     raise AssertionError("storage did not become ready")

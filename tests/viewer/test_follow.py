@@ -9,7 +9,7 @@ import re
 from aiohttp import web
 from playwright.async_api import expect
 
-from logriver.query.tail_handlers import TAIL_HUB
+from logriver.services import SERVICES
 from tests.viewer.conftest import screenshot, signed_in
 from tests.viewer.writer import now_lines, numbered, stream_id, write_lines
 
@@ -117,7 +117,7 @@ def throttle(bytes_per_second: int) -> dict[str, object]:
 async def test_lines_dropped_by_a_slow_reader_are_marked_where_they_were_lost(serve, page, settings):
     apps: list[web.Application] = []
     url = await serve(fast(settings, tail_buffer_lines=5), hook=apps.append)
-    hub = apps[0][TAIL_HUB]
+    hub = apps[0][SERVICES].tail_hub
     labels = {"job": "drops"}
     await write_lines(url, labels, numbered(3))
     # A slow network: the server's socket fills, its per-client queue of 5 lines overflows.
