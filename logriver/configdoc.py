@@ -145,6 +145,7 @@ def render(rows: Sequence[SettingDoc]) -> str:
         "| variable | default | meaning |",
         "|---|---|---|",
         "| `LOGRIVER_TEST_ES_PORT` | `9251` | HTTP port of the local node the tests start and stop |",
+        "| `LOGRIVER_CHROMIUM` | `/usr/bin/chromium` | the browser the viewer's tests drive through Playwright |",
         "",
     ]
     return "\n".join(out)
