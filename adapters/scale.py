@@ -9,6 +9,7 @@ renders them; the checks run in its order: content negotiation, authentication, 
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -18,7 +19,14 @@ from aiohttp import web
 
 from logriver.core.auth import Principal
 from logriver.core.errors import BadRequestError, ForbiddenError, LogriverError, NotFoundError, UnauthorizedError
-from logriver.core.timeutil import NS_PER_SECOND, TimestampError, format_rfc3339_ns, now_ns, parse_rfc3339_ns
+from logriver.core.timeutil import (
+    MIN_STORABLE_NS,
+    NS_PER_SECOND,
+    TimestampError,
+    format_rfc3339_ns,
+    now_ns,
+    parse_rfc3339_ns,
+)
 from logriver.core.web import json_response, principal, retry_headers, stream_body, with_renderer
 from logriver.query.handlers import READER
 from logriver.query.reader import Line, LineQuery
@@ -109,7 +117,9 @@ def parse_scale_time(name: str, value: str, now: int) -> int:
     match = _DURATION.fullmatch(text.upper())
     if match and any(match.groups()) and not text.upper().endswith("T"):
         seconds = sum(float(g.replace(",", ".")) * unit for g, unit in zip(match.groups(), _DURATION_SECONDS) if g)
-        return now - int(seconds * NS_PER_SECOND)
+        # A duration reaching past the epoch (or too long for a float) means "from the start".
+        before_epoch = not math.isfinite(seconds) or seconds * NS_PER_SECOND >= now - MIN_STORABLE_NS
+        return MIN_STORABLE_NS if before_epoch else now - int(seconds * NS_PER_SECOND)
     try:
         return parse_rfc3339_ns(text)
     except TimestampError:
@@ -186,7 +196,7 @@ def log_query(request: web.Request, tenant: str) -> LineQuery:
         labels["stream"] = LOG_STREAMS[log_id]
     now = now_ns()
     window = {
-        name: parse_scale_time(name, request.query[name], now) if request.query.get(name) else None
+        name: parse_scale_time(name, request.query[name], now) if name in request.query else None
         for name in ("started", "ended")
     }
     return LineQuery(tenant, labels, window["started"], window["ended"])

@@ -11,7 +11,9 @@ import orjson
 from aiohttp import web
 
 from logriver.core.auth import Principal, TokenStore, authenticate
-from logriver.core.errors import BadRequestError, LogriverError, request_too_large
+from logriver.core.body import check_content_encoding, decoded_chunks
+from logriver.core.errors import LogriverError, request_too_large
+from logriver.core.jsonload import load_json
 from logriver.core.settings import Settings
 from logriver.core.storage import Storage
 
@@ -98,13 +100,14 @@ def principal(request: web.Request, role: str) -> Principal:
 
 
 async def read_body(request: web.Request, settings: Settings) -> bytes:
-    """Read the raw body, refusing more than the request limit before buffering it all."""
+    """Read the decoded body, refusing more than the request limit before buffering it all."""
+    check_content_encoding(request.headers.get("Content-Encoding", ""))
     declared = request.content_length
     if declared is not None and declared > settings.max_request_bytes:
         raise request_too_large(settings.max_request_bytes)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
+    async for chunk in decoded_chunks(request):
         size += len(chunk)
         if size > settings.max_request_bytes:
             raise request_too_large(settings.max_request_bytes)
@@ -113,12 +116,9 @@ async def read_body(request: web.Request, settings: Settings) -> bytes:
 
 
 async def read_json(request: web.Request) -> Any:
-    """A JSON body, or a 400 that says why it is not one."""
+    """A JSON body (None when empty), or a 400 that says why it is not one."""
     raw = await read_body(request, request.app[SETTINGS])
-    try:
-        return orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError as exc:
-        raise BadRequestError(f"the body is not valid JSON: {exc}", type="invalid_json") from None
+    return load_json(raw) if raw.strip() else None
 
 
 FLUSH_BYTES = 64 * 1024

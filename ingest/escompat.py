@@ -32,7 +32,6 @@ from logriver.ingest.escompat_web import (
     es_json,
 )
 from logriver.ingest.handlers import WRITER
-from logriver.ingest.schemas import check_encoding
 
 BULK = web.AppKey("es_bulk", BulkService)
 _INDEX = r"{index:[^_/][^/]*}"  # Elasticsearch index names never start with `_`
@@ -43,7 +42,6 @@ async def bulk_handler(request: web.Request) -> web.Response:
     """`POST|PUT [/{index}]/_bulk`: one item per action, in order, each with its own status."""
     caller = principal(request, "write")
     check_body_media_type(request)
-    check_encoding(request.headers.get("Content-Encoding", ""))
     body = await read_body(request, request.app[SETTINGS])  # aiohttp has inflated gzip already
     bulk = BulkRequest(caller.tenant, body, request.match_info.get("index"), wants_refresh(request))
     return es_json(request, await request.app[BULK].run(bulk))

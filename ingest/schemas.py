@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import orjson
 from marshmallow import RAISE, Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
 
 from logriver.core.errors import BadRequestError, ValidationError
 from logriver.core.fields import TimestampField
+from logriver.core.jsonload import load_json
 from logriver.core.settings import Settings
 from logriver.core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, NS_PER_SECOND, format_rfc3339_ns, now_ns
 from logriver.ingest.fastpath import MAX_ORDER_NUM, fast_load
@@ -77,24 +77,12 @@ _FIELD_TYPES = {
 }
 
 
-def check_encoding(content_encoding: str) -> None:
-    """aiohttp already inflated gzip/deflate bodies (and read_body bounded the inflated size)."""
-    if content_encoding.strip().lower() not in ("", "identity", "gzip", "x-gzip", "deflate"):
-        raise BadRequestError(
-            f"Content-Encoding {content_encoding!r} is not supported; use gzip, deflate or none",
-            type="unsupported_encoding",
-        )
-
-
 def parse_lines_body(body: bytes, content_type: str) -> tuple[list[Any], dict[str, str], list[Rejection]]:
     """Split a body into raw line objects, shared labels, and NDJSON lines that failed to parse."""
     if "ndjson" in content_type or "jsonl" in content_type:
         items, rejections = _parse_ndjson(body)
         return items, {}, rejections
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequestError(f"the body is not valid JSON: {exc}", type="invalid_json") from None
+    data = load_json(body)
     if isinstance(data, list):
         return data, {}, []
     if isinstance(data, dict):
@@ -118,9 +106,9 @@ def _parse_ndjson(body: bytes) -> tuple[list[Any], list[Rejection]]:
         if not raw_line.strip():
             continue
         try:
-            items.append(orjson.loads(raw_line))
-        except orjson.JSONDecodeError as exc:
-            rejections.append(Rejection(len(items), "invalid_json", f"this NDJSON line is not JSON: {exc}"))
+            items.append(load_json(raw_line, "this NDJSON line"))
+        except BadRequestError as exc:
+            rejections.append(Rejection(len(items), exc.type, exc.message))
             items.append(None)
     return items, rejections
 

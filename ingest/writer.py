@@ -107,7 +107,8 @@ class LineWriter:
             if UNAVAILABLE in results[-1].outcomes and not partial:
                 raise _pushed_back(statuses)
         if refresh and len(groups) > 1:
-            await self._refresh({self.storage.layout.lines_index(line.timestamp_ns) for _, line in lines})
+            touched = {self.storage.layout.lines_index(line.timestamp_ns) for _, line in lines}
+            await self._refresh(touched | {self.storage.layout.streams_index})  # streams are read too
         return _merged(results)
 
     def _operations(
