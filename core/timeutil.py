@@ -7,6 +7,8 @@ import functools
 import re
 import time
 
+from logriver.core.params import int_or_none
+
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MS = 1_000_000
 # Elasticsearch's date_nanos holds 1970-01-01 up to 2262-04-11 (a signed 64-bit nanosecond count).
@@ -98,7 +100,10 @@ def parse_timestamp_ns(value: object) -> int:
     if isinstance(value, str):
         stripped = value.strip()
         if stripped.lstrip("-").isdigit():
-            return int(stripped) * NS_PER_MS
+            millis = int_or_none(stripped)
+            if millis is None:
+                raise TimestampError(f"{stripped[:40]!r} is not a number of epoch milliseconds that fits 64 bits")
+            return millis * NS_PER_MS
         return parse_rfc3339_ns(stripped)
     raise TimestampError(
         f"a timestamp must be an RFC 3339 string or integer epoch milliseconds, got {type(value).__name__}"
