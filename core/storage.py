@@ -13,6 +13,7 @@ from elasticsearch import ApiError, AsyncElasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
 from logriver.core.errors import (
+    BadRequestError,
     InvalidQueryError,
     LogriverError,
     OverloadedError,
@@ -32,8 +33,16 @@ def translate_es_errors(what: str) -> Iterator[None]:
         yield
     except elastic_transport.ConnectionTimeout as exc:
         raise StorageTimeoutError(f"storage timed out while {what}; retry later") from exc
-    except (elastic_transport.ConnectionError, elastic_transport.TransportError) as exc:
+    except elastic_transport.ConnectionError as exc:
         raise StorageUnavailableError(f"storage is unreachable while {what}; retry later") from exc
+    except elastic_transport.SerializationError as exc:
+        # Nothing was sent: a value that came with the request cannot be written as JSON, and
+        # retrying will not change that, so this is the client's 400, never a 503.
+        raise BadRequestError(
+            f"a value in the request cannot be stored or searched while {what}", type="unserializable_value"
+        ) from exc
+    except elastic_transport.TransportError as exc:
+        raise LogriverError(f"storage client error while {what}") from exc
     except ApiError as exc:
         if exc.meta.status == 429:
             raise OverloadedError(f"storage is overloaded while {what}; retry later") from exc
@@ -44,9 +53,25 @@ def translate_es_errors(what: str) -> Iterator[None]:
         raise LogriverError(f"storage error while {what}") from exc
 
 
+# Elasticsearch's verdicts on a query's content (as opposed to on the cluster): the user's 400.
+USER_QUERY_ERRORS = frozenset(
+    {
+        "query_shard_exception",
+        "parse_exception",
+        "parsing_exception",
+        "x_content_parse_exception",
+        "too_many_clauses",
+        "too_many_nested_clauses",
+        "too_many_buckets_exception",
+        "illegal_argument_exception",
+        "search_phase_execution_exception",
+    }
+)
+
+
 def _is_user_query_error(exc: ApiError) -> bool:
     kinds = {c.get("type") for c in _root_causes(exc)}
-    return bool(kinds & {"query_shard_exception", "parse_exception", "too_many_clauses", "illegal_argument_exception"})
+    return bool(kinds & USER_QUERY_ERRORS)
 
 
 def _root_causes(exc: ApiError) -> list[dict]:

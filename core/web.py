@@ -13,6 +13,7 @@ from aiohttp import web
 from logriver.core.auth import Principal, TokenStore, authenticate
 from logriver.core.body import check_content_encoding, decoded_chunks
 from logriver.core.errors import LogriverError, request_too_large
+from logriver.core.headers import check_header_text
 from logriver.core.jsonload import load_json
 from logriver.core.settings import Settings
 from logriver.core.storage import Storage
@@ -64,6 +65,7 @@ def _renderer_for(request: web.Request) -> ErrorRenderer:
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The single place where exceptions become responses; 5xx never shows internals."""
     try:
+        check_header_text(request.headers)
         return await handler(request)
     except LogriverError as error:
         if error.status >= 500 and error.status not in (503, 504):
