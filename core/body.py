@@ -39,7 +39,7 @@ async def decoded_chunks(request: web.Request) -> AsyncIterator[bytes]:
     try:
         async for chunk in request.content.iter_chunked(READ_CHUNK):
             yield chunk
-    except (http_exceptions.HttpProcessingError, web.RequestPayloadError) as exc:
+    except (http_exceptions.HttpProcessingError, web.RequestPayloadError):
         encoding = request.headers.get("Content-Encoding", "")
         raise BadEncodingError(
             f"the body cannot be decoded as Content-Encoding {encoding!r}; send it compressed as declared",

@@ -10,7 +10,15 @@ from typing import Any
 import orjson
 
 from logriver.core.settings import Settings
-from logriver.core.timeutil import NS_PER_MS, TimestampError, format_rfc3339_ns, parse_rfc3339_ns
+from logriver.core.params import int_or_none
+from logriver.core.timeutil import (
+    MAX_STORABLE_NS,
+    MIN_STORABLE_NS,
+    NS_PER_MS,
+    TimestampError,
+    format_rfc3339_ns,
+    parse_rfc3339_ns,
+)
 
 _MISSING = object()
 
@@ -80,6 +88,10 @@ def document_to_line(
         timestamp_ns = received_ns
     else:
         timestamp_ns = parse_document_time(mapping.timestamp_field, timestamp)
+        if not MIN_STORABLE_NS <= timestamp_ns <= MAX_STORABLE_NS:
+            raise MappingError(
+                "invalid_timestamp", f"`{mapping.timestamp_field}` must be between 1970-01-01 and 2262-04-11"
+            )
     line: dict[str, Any] = {
         "@timestamp": format_rfc3339_ns(timestamp_ns),
         "message": _pop_message(document, mapping.message_fields),
@@ -157,8 +169,8 @@ def _pop_labels(document: dict[str, Any], index: str, mapping: DocumentMapping) 
 def _order_num(name: str, value: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    elif isinstance(value, str) and int_or_none(value) is not None:
+        value = int_or_none(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise MappingError("invalid_order_num", f"`{name}` must be a non-negative integer, got {value!r}")
     return value

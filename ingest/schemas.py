@@ -203,6 +203,8 @@ def check_limits(line: LineIn, settings: Settings) -> tuple[str, str] | None:
             return "label_name_too_long", (
                 f"label name {name[:40]!r} must be 1 to {settings.max_label_name_length} characters"
             )
+        if "\x00" in name:
+            return "invalid_label_name", LABEL_NAME_RULE
         if len(value) > settings.max_label_value_length:
             return "label_value_too_long", (
                 f"label {name!r} value is {len(value)} characters; "
@@ -240,13 +242,24 @@ def check_window(timestamp_ns: int, window: tuple[int | None, int]) -> tuple[str
     return None
 
 
+# Labels are stored in a `flattened` field, which keeps "name\0value" and so refuses NUL in a name.
+LABEL_NAME_RULE = "a label name cannot contain the NUL character (\\u0000)"
+
+
+def _label_name(name: str) -> None:
+    if "\x00" in name:
+        raise SchemaError(LABEL_NAME_RULE)
+
+
 class StreamSchema(Schema):
     """`PUT /api/v1/streams`: labels identify the stream, metadata describes it."""
 
     class Meta:
         unknown = RAISE
 
-    labels = fields.Dict(keys=fields.String(validate=validate.Length(min=1)), values=fields.String(), required=True)
+    labels = fields.Dict(
+        keys=fields.String(validate=[validate.Length(min=1), _label_name]), values=fields.String(), required=True
+    )
     metadata = fields.Dict(keys=fields.String(), load_default=dict)
 
 

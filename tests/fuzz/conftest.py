@@ -67,8 +67,7 @@ def _serve(app: web.Application, started: threading.Event, stop: threading.Event
         await site.start()
         box.append(runner.addresses[0][1])
         started.set()
-        while not stop.is_set():
-            await asyncio.sleep(0.05)
+        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
         await runner.cleanup()
 
     asyncio.run(run())
