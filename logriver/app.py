@@ -19,6 +19,7 @@ from logriver.core.web import SETTINGS, STORAGE, TOKENS, error_middleware, json_
 from logriver.ingest.escompat import setup_escompat
 from logriver.ingest.handlers import setup_ingest
 from logriver.ingest.retention import run_retention
+from logriver.openapi import setup_openapi
 from logriver.query.handlers import setup_query
 from logriver.query.tail_handlers import setup_tail
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings, tokens: TokenStore, es_url: str) -> web.Appli
     app.router.add_get("/readyz", readyz_handler)
     setup_ingest(app)
     setup_query(app)
+    setup_openapi(app)
     for extension in EXTENSIONS:
         extension(app)
     return app

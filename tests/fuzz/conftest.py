@@ -83,6 +83,7 @@ def live_server(es_url: str) -> Iterator[LiveServer]:
         token_secret="test-secret",
         index_refresh_interval="100ms",
         readiness_interval_seconds=0.2,
+        tail_max_seconds=1,  # a tail answered to a generated request ends by itself
     )
     app = create_app(settings, TokenStore(TOKENS), es_url)
     started, stop, box = threading.Event(), threading.Event(), []
