@@ -78,7 +78,8 @@ class SearchService:
         if len(hits) > request.limit:
             result["next_token"] = self.codec.encode(Cursor(direction, hits[request.limit - 1].key, False, fingerprint))
         if request.interval:
-            result["histogram"] = _buckets(response["aggregations"]["timeline"])
+            # Over no lines index at all, Elasticsearch answers without any aggregations.
+            result["histogram"] = _buckets(response.get("aggregations", {}).get("timeline", {}))
         return result
 
     async def _histogram_agg(self, request: SearchRequest) -> dict[str, Any]:

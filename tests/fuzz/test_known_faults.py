@@ -38,6 +38,7 @@ def bulk(document: Any) -> bytes:
 
 GZIP = [JSON, (b"Content-Encoding", b"gzip")]
 SCALE = "/v6/job-executions/1/logs/combined/"
+FAR_WINDOW = "start=9999-01-01T00:00:00Z&end=9999-12-31T00:00:00Z"
 
 
 # (method, path, body, extra headers, status, what the answer must contain)
@@ -49,6 +50,7 @@ CASES = [
     ("GET", "/api/v1/search?q=" + "a%20" * 1000, None, [], 400, b"invalid_query"),
     ("GET", "/api/v1/search?q=" + "(" * 100 + "x" + ")" * 100, None, [], 400, b"invalid_query"),
     ("GET", "/api/v1/search?q=%ED%A0%80", None, [], 200, b"hits"),
+    ("GET", "/api/v1/search?interval=auto&" + FAR_WINDOW, None, [], 200, b'"histogram":'),
     ("GET", "/api/v1/lines?labels.%00=x", None, [], 200, b"lines"),
     ("POST", "/api/v1/lines", json.dumps([nested(300)]).encode(), [JSON], 400, b"json_too_deep"),
     ("POST", "/api/v1/lines", lines(fields=nested(100)), [JSON], 400, b"64 levels"),
