@@ -26,7 +26,7 @@ async def _hold_one_request(api, released: asyncio.Event) -> asyncio.Task:
     headers = {**auth(), "Content-Type": "application/json"}
     task = asyncio.create_task(api.http.post("/api/v1/lines?refresh=wait_for", data=parts(), headers=headers))
     admission = api.http.server.app[ADMISSION]
-    while admission.in_flight == 0:  # noqa: ASYNC110 - the server has no event to wait on
+    while admission.in_flight == 0:
         await asyncio.sleep(0.01)
     return task
 
