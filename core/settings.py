@@ -29,7 +29,6 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_request_bytes: int = 32 * MIB  # a whole (decompressed) request body
-    max_inflight_bytes: int = 8 * MIB  # request bytes parsed and written at once; past it requests get 429
     max_message_bytes: int = 1 * MIB  # one line's message, UTF-8 encoded
     max_labels: int = 32  # labels per line
     max_label_name_length: int = 128

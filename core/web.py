@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from logriver.core.admission import Admission
 from logriver.core.auth import Principal, TokenStore, authenticate
 from logriver.core.body import check_content_encoding, decoded_chunks
 from logriver.core.errors import LogriverError, request_too_large
@@ -22,7 +21,6 @@ from logriver.core.storage import Storage
 log = logging.getLogger("logriver.http")
 
 SETTINGS = web.AppKey("settings", Settings)
-ADMISSION = web.AppKey("admission", Admission)
 STORAGE = web.AppKey("storage", Storage)
 TOKENS = web.AppKey("tokens", TokenStore)
 
@@ -67,15 +65,6 @@ def _renderer_for(request: web.Request) -> ErrorRenderer:
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The single place where exceptions become responses; 5xx never shows internals."""
     try:
-        return await _answer(request, handler)
-    finally:
-        admission = request.config_dict.get(ADMISSION)
-        if admission is not None:
-            admission.release(request)
-
-
-async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
         check_header_text(request.headers)
         return await handler(request)
     except LogriverError as error:
@@ -118,17 +107,12 @@ async def read_body(request: web.Request, settings: Settings) -> bytes:
     declared = request.content_length
     if declared is not None and declared > settings.max_request_bytes:
         raise request_too_large(settings.max_request_bytes)
-    admission = request.config_dict.get(ADMISSION)
-    if admission is not None and declared:
-        admission.admit(request, declared)  # before reading: a refused body was never taken
     chunks: list[bytes] = []
     size = 0
     async for chunk in decoded_chunks(request):
         size += len(chunk)
         if size > settings.max_request_bytes:
             raise request_too_large(settings.max_request_bytes)
-        if admission is not None and size > (declared or 0):
-            admission.admit(request, len(chunk))  # inflated or chunked bodies grow as they are read
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -130,9 +130,11 @@ class LineWriter:
             streams.setdefault(sid, line.labels)
             doc_id = line_id(tenant, sid, line, position, digest)
             ids.append(doc_id)
-            operations.append(_dumps({"create": {"_index": layout.lines_index(line.timestamp_ns), "_id": doc_id}}))
             operations.append(
-                _dumps(_line_document(tenant, sid, line, SequenceAllocator.format(base, offset, node), ingested))
+                orjson.dumps({"create": {"_index": layout.lines_index(line.timestamp_ns), "_id": doc_id}})
+            )
+            operations.append(
+                orjson.dumps(_line_document(tenant, sid, line, SequenceAllocator.format(base, offset, node), ingested))
             )
         for sid, labels in streams.items():
             operations.append(orjson.dumps({"create": {"_index": layout.streams_index, "_id": sid}}))
@@ -225,12 +227,6 @@ class LineWriter:
                 raise _pushed_back(statuses)
         stored = [doc_id if o in (CREATED, EXISTS) else None for doc_id, o in zip(ids, outcomes)]
         return WriteResult(sum(1 for i in stored if i), rejected, stored, outcomes)
-
-
-def _dumps(value: Any) -> bytes:
-    # orjson's result keeps its whole 4 KiB write buffer allocated; a request holds two per line
-    # until its bulk calls are done, so each is copied to its own size (16 MiB less per 2,000 lines).
-    return bytes(memoryview(orjson.dumps(value)))
 
 
 def _outcome(status: int, error: Any) -> str:

@@ -12,11 +12,10 @@ from logriver.adapters.abeja import setup_abeja
 from logriver.adapters.iceprod import setup_iceprod
 from logriver.adapters.modelarts import setup_modelarts
 from logriver.adapters.scale import setup_scale
-from logriver.core.admission import Admission
 from logriver.core.auth import TokenStore
 from logriver.core.settings import Settings
 from logriver.core.storage import Storage
-from logriver.core.web import ADMISSION, SETTINGS, STORAGE, TOKENS, error_middleware, json_response
+from logriver.core.web import SETTINGS, STORAGE, TOKENS, error_middleware, json_response
 from logriver.ingest.escompat import setup_escompat
 from logriver.ingest.handlers import setup_ingest
 from logriver.ingest.retention import run_retention
@@ -61,7 +60,6 @@ def create_app(settings: Settings, tokens: TokenStore, es_url: str) -> web.Appli
     """The whole service; storage is opened on start-up and closed on clean-up."""
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_request_bytes + 1)
     app[SETTINGS] = settings
-    app[ADMISSION] = Admission(settings.max_inflight_bytes)
     app[TOKENS] = tokens
     app[STORAGE] = Storage.from_settings(settings, es_url)
     app.cleanup_ctx.append(storage_ctx)
