@@ -37,7 +37,7 @@ def _caller(request: web.Request, role: str) -> Principal:
 
 
 def _wanted(key: str, keys: frozenset[str] | None) -> bool:
-    return keys is None or key in keys or key == "log_id"
+    return keys is None or key in keys
 
 
 async def entry_json(

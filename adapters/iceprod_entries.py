@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 import orjson
 
-from logriver.core.errors import LogriverError
+from logriver.core.errors import BadRequestError, LogriverError
+from logriver.core.jsonload import load_json
 from logriver.core.settings import Settings
 from logriver.core.timeutil import NS_PER_SECOND, now_ns
 from logriver.ingest.registry import StreamRegistry
@@ -35,6 +36,7 @@ HEAD_FIELD = "iceprod_entry"  # "head" on line 0
 BODY_FIELD = "iceprod_body"  # on the head: the body fields except `data`, as JSON text
 PIECES_FIELD = "iceprod_pieces"  # on the head: how many lines hold `data`
 CONTINUED_FIELD = "iceprod_continued"  # true: no "\n" between this line and the one before
+RESERVED_KEYS = frozenset({"log_id", "timestamp", "data"})  # the entry's own, never taken from a stored body
 
 # Bounds on what one storage round trip holds in memory.
 WRITE_BATCH_LINES = 5000
@@ -101,14 +103,23 @@ def _slices(line: str, max_bytes: int) -> Iterator[str]:
         start = end
 
 
-def entry_from_head(line: Line) -> Entry:
-    return Entry(
-        log_id=line.labels[LOG_ID_LABEL],
-        timestamp_ns=line.timestamp_ns,
-        body=orjson.loads(line.fields[BODY_FIELD]),
-        pieces=int(line.fields[PIECES_FIELD]),
-        first_piece=line.message,
-    )
+def entry_from_head(line: Line) -> Entry | None:
+    """The entry a head line describes, or None when the line is not a well-formed head.
+
+    Any writer of the native API can label lines as IceProd's, so stored heads are untrusted.
+    """
+    fields = line.fields or {}
+    log_id, body_text, pieces = line.labels.get(LOG_ID_LABEL), fields.get(BODY_FIELD), fields.get(PIECES_FIELD)
+    if not isinstance(log_id, str) or not isinstance(body_text, str) or type(pieces) is not int or pieces < 1:
+        return None
+    try:
+        body = load_json(body_text, "a stored entry")
+    except BadRequestError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    own = {key: value for key, value in body.items() if key not in RESERVED_KEYS}
+    return Entry(log_id, line.timestamp_ns, own, pieces, line.message)
 
 
 class EntryStore:
@@ -186,7 +197,9 @@ class EntryStore:
         """Entries whose labels match `filters`, in timestamp order, window [start, end)."""
         query = _heads_query(tenant, filters, start_ns, end_ns)
         async for line in self.reader.iter_lines(query, order, batch=HEAD_BATCH):
-            yield entry_from_head(line)
+            entry = entry_from_head(line)
+            if entry is not None:
+                yield entry
 
     async def data(self, tenant: str, entry: Entry) -> AsyncIterator[str]:
         """The entry's `data` as text chunks whose concatenation is exactly `data`."""
@@ -197,7 +210,7 @@ class EntryStore:
             tenant, {**API_LABELS, LOG_ID_LABEL: entry.log_id}, entry.timestamp_ns, entry.timestamp_ns + 1
         )
         async for line in self.reader.iter_lines(query, "asc", batch=DATA_BATCH):
-            if line.order_num and not line.fields.get(CONTINUED_FIELD):
+            if line.order_num and not (line.fields or {}).get(CONTINUED_FIELD):
                 yield "\n"
             yield line.message
 

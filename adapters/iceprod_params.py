@@ -89,7 +89,7 @@ def load_list_params(query: Mapping[str, str], body: Any) -> ListParams:
         filters=filters,
         start_ns=None if start is None else parse_iceprod_time("from", start),
         end_ns=None if end is None else parse_iceprod_time("to", end) + 1,  # `to` is inclusive
-        keys=parse_keys(_given(params, "keys"), DEFAULT_LIST_KEYS),
+        keys=(parse_keys(_given(params, "keys"), None) or DEFAULT_LIST_KEYS) | {"log_id"},  # listings are keyed by it
         limit=_count("limit", _given(params, "limit")),
     )
 
@@ -108,11 +108,11 @@ def load_task_params(query: Mapping[str, str]) -> TaskParams:
 
 
 def parse_keys(value: Any, default: frozenset[str] | None) -> frozenset[str] | None:
-    """`a|b|c` as a set that always holds log_id; None means every field."""
+    """`a|b|c` as a set of exactly those keys; None means every field."""
     if value is None:
         return default
     keys = frozenset(key for key in _string("keys", value).split("|") if key)
-    return keys | {"log_id"} if keys else default
+    return keys or default
 
 
 def parse_iceprod_time(name: str, value: Any) -> int:

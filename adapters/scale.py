@@ -9,6 +9,7 @@ renders them; the checks run in its order: content negotiation, authentication, 
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -18,7 +19,14 @@ from aiohttp import web
 
 from logriver.core.auth import Principal
 from logriver.core.errors import BadRequestError, ForbiddenError, LogriverError, NotFoundError, UnauthorizedError
-from logriver.core.timeutil import NS_PER_SECOND, TimestampError, format_rfc3339_ns, now_ns, parse_rfc3339_ns
+from logriver.core.timeutil import (
+    MIN_STORABLE_NS,
+    NS_PER_SECOND,
+    TimestampError,
+    format_rfc3339_ns,
+    now_ns,
+    parse_rfc3339_ns,
+)
 from logriver.core.web import family_app, json_response, principal, retry_headers, stream_body
 from logriver.query.reader import Line, LineQuery
 from logriver.services import SERVICES, Services
@@ -111,7 +119,9 @@ def parse_scale_time(name: str, value: str, now: int) -> int:
         seconds = sum(
             float(g.replace(",", ".")) * unit for g, unit in zip(match.groups(), _DURATION_SECONDS, strict=False) if g
         )
-        return now - int(seconds * NS_PER_SECOND)
+        # A duration reaching past the epoch (or too long for a float) means "from the start".
+        before_epoch = not math.isfinite(seconds) or seconds * NS_PER_SECOND >= now - MIN_STORABLE_NS
+        return MIN_STORABLE_NS if before_epoch else now - int(seconds * NS_PER_SECOND)
     try:
         return parse_rfc3339_ns(text)
     except TimestampError:
@@ -189,7 +199,7 @@ def log_query(request: web.Request, tenant: str) -> LineQuery:
         labels["stream"] = stream
     now = now_ns()
     window = {
-        name: parse_scale_time(name, request.query[name], now) if request.query.get(name) else None
+        name: parse_scale_time(name, request.query[name], now) if name in request.query else None
         for name in ("started", "ended")
     }
     return LineQuery(tenant, labels, window["started"], window["ended"])

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from logriver.core.errors import ValidationError
 
 LABEL_PARAM_PREFIX = "labels."
+INT64_MAX = 2**63 - 1
+# ASCII digits only (str.isdigit also accepts "²"), and few enough that converting them is
+# cheap: Python refuses to convert more than 4,300 digits, and nothing here needs over 19.
+_INT_TEXT = re.compile(r"[+-]?[0-9]{1,19}")
+
+
+def int_or_none(text: str) -> int | None:
+    """A decimal integer of at most 19 digits, or None for anything else."""
+    stripped = text.strip()
+    return int(stripped) if _INT_TEXT.fullmatch(stripped) else None
+
+
+def bounded_int(name: str, text: str, minimum: int, maximum: int) -> int:
+    """The one parser of integer parameters: a 400 that names the parameter and the range."""
+    value = int_or_none(text)
+    if value is None or not minimum <= value <= maximum:
+        raise ValidationError(
+            f"{name} must be an integer from {minimum} to {maximum}, got {text[:40]!r}",
+            {"parameter": name, "min": minimum, "max": maximum},
+        )
+    return value
 
 
 def label_filters(items: Iterable[tuple[str, str]]) -> dict[str, str]:

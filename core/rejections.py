@@ -62,6 +62,8 @@ MESSAGE_TOO_LONG = Reason(
 )
 TOO_MANY_LABELS = Reason("too_many_labels", "{count} labels; LOGRIVER_MAX_LABELS is {limit}")
 LABEL_NAME_TOO_LONG = Reason("label_name_too_long", "label name {name!r} must be 1 to {limit} characters")
+# Labels are stored in a `flattened` field, which keeps "name\0value" and so refuses NUL in a name.
+LABEL_NAME_NUL = Reason("invalid_label_name", "a label name cannot contain the NUL character (\\u0000)")
 LABEL_VALUE_TOO_LONG = Reason(
     "label_value_too_long", "label {name!r} value is {length} characters; LOGRIVER_MAX_LABEL_VALUE_LENGTH is {limit}"
 )
@@ -82,6 +84,7 @@ TOO_NEW = Reason(
 
 # Elasticsearch refused the line itself (not the request).
 REJECTED_BY_STORAGE = Reason("rejected_by_storage", "{reason}")
+STREAM_NOT_REGISTERED = Reason("rejected_by_storage", "its stream cannot be registered: {reason}")
 
 # Documents of the Elasticsearch-compatible surface that cannot become lines.
 DOCUMENT_TIMESTAMP = Reason("invalid_timestamp", "`{name}`: {problem}")

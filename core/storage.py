@@ -16,6 +16,7 @@ from elasticsearch.serializer import OrjsonSerializer
 
 from logriver.core.clock import Clock, ClockSample
 from logriver.core.errors import (
+    BadRequestError,
     InvalidQueryError,
     LogriverError,
     OverloadedError,
@@ -41,10 +42,34 @@ def translate_es_errors(what: str) -> Iterator[None]:
         yield
     except elastic_transport.ConnectionTimeout as exc:
         raise StorageTimeoutError(f"storage timed out while {what}; retry later") from exc
-    except (elastic_transport.ConnectionError, elastic_transport.TransportError) as exc:
+    except elastic_transport.ConnectionError as exc:
         raise StorageUnavailableError(f"storage is unreachable while {what}; retry later") from exc
+    except elastic_transport.SerializationError as exc:
+        # Nothing was sent: a value that came with the request cannot be written as JSON, and
+        # retrying will not change that, so this is the client's 400, never a 503.
+        raise BadRequestError(
+            f"a value in the request cannot be stored or searched while {what}", type="unserializable_value"
+        ) from exc
+    except elastic_transport.TransportError as exc:
+        raise LogriverError(f"storage client error while {what}") from exc
     except ApiError as exc:
         raise storage_error(exc.meta.status, exc.body, what) from exc
+
+
+# Elasticsearch's verdicts on a query's content (as opposed to on the cluster): the user's 400.
+USER_QUERY_ERRORS = frozenset(
+    {
+        "query_shard_exception",
+        "parse_exception",
+        "parsing_exception",
+        "x_content_parse_exception",
+        "too_many_clauses",
+        "too_many_nested_clauses",
+        "too_many_buckets_exception",
+        "illegal_argument_exception",
+        "search_phase_execution_exception",
+    }
+)
 
 
 def storage_error(status: int, body: Any, what: str) -> LogriverError:
@@ -54,13 +79,9 @@ def storage_error(status: int, body: Any, what: str) -> LogriverError:
     if status in (502, 503, 504):
         return StorageUnavailableError(f"storage is unavailable while {what}; retry later")
     causes = _root_causes(body)
-    if status == 400 and {c.get("type") for c in causes} & _USER_QUERY_ERRORS:
+    if status == 400 and {c.get("type") for c in causes} & USER_QUERY_ERRORS:
         return InvalidQueryError(f"the query cannot be run: {_reason(causes)}")
     return LogriverError(f"storage error while {what}")
-
-
-# Root causes that mean the user's query is wrong, not our request.
-_USER_QUERY_ERRORS = {"query_shard_exception", "parse_exception", "too_many_clauses", "illegal_argument_exception"}
 
 
 def _root_causes(body: Any) -> list[dict[str, Any]]:

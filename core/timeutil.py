@@ -7,6 +7,8 @@ import functools
 import re
 import time
 
+from logriver.core.params import int_or_none
+
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MS = 1_000_000
 # Elasticsearch's `long` ends here, and so does date_nanos (a signed 64-bit nanosecond count).
@@ -15,7 +17,7 @@ MAX_INT64 = 2**63 - 1
 MIN_STORABLE_NS = 0
 MAX_STORABLE_NS = MAX_INT64
 
-_DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
+_DURATION = re.compile(r"(\d{1,15})(ms|s|m|h|d)")  # bounded: int() of thousands of digits raises
 _DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 _RFC3339 = re.compile(
@@ -103,7 +105,10 @@ def parse_timestamp_ns(value: object) -> int:
     if isinstance(value, str):
         stripped = value.strip()
         if stripped.lstrip("-").isdigit():
-            return int(stripped) * NS_PER_MS
+            millis = int_or_none(stripped)
+            if millis is None:
+                raise TimestampError(f"{stripped[:40]!r} is not a number of epoch milliseconds that fits 64 bits")
+            return millis * NS_PER_MS
         return parse_rfc3339_ns(stripped)
     raise TimestampError(
         f"a timestamp must be an RFC 3339 string or integer epoch milliseconds, got {type(value).__name__}"

@@ -15,7 +15,10 @@ from aiohttp.typedefs import Middleware
 
 from logriver.core.admission import Admission, Reservation
 from logriver.core.auth import Principal, TokenStore, authenticate
-from logriver.core.errors import BadRequestError, LogriverError, request_too_large
+from logriver.core.body import check_content_encoding, decoded_chunks
+from logriver.core.errors import LogriverError, request_too_large
+from logriver.core.headers import check_header_text
+from logriver.core.jsonload import load_json
 from logriver.core.settings import Settings
 
 log = logging.getLogger("logriver.http")
@@ -60,6 +63,7 @@ def error_middleware(renderer: ErrorRenderer) -> Middleware:
     @web.middleware
     async def render_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
+            check_header_text(request.headers)
             return await handler(request)
         except LogriverError as error:
             if error.status >= 500 and error.status not in (503, 504):
@@ -128,11 +132,12 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
 
 
 async def read_body(request: web.Request, settings: Settings) -> bytes:
-    """Read the raw body within the request limit and the in-flight budget (429 past it).
+    """Read the decoded body within the request limit and the in-flight budget (429 past it).
 
     The declared length is admitted before anything is read, so a refused request costs no
     memory; bytes beyond it (chunked or inflated bodies) are admitted as they arrive.
     """
+    check_content_encoding(request.headers.get("Content-Encoding", ""))
     declared = request.content_length
     if declared is not None and declared > settings.max_request_bytes:
         raise request_too_large(settings.max_request_bytes)
@@ -140,7 +145,7 @@ async def read_body(request: web.Request, settings: Settings) -> bytes:
     await admission.reserve(reservation, declared or 0)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
+    async for chunk in decoded_chunks(request):
         size += len(chunk)
         if size > settings.max_request_bytes:
             raise request_too_large(settings.max_request_bytes)
@@ -151,12 +156,9 @@ async def read_body(request: web.Request, settings: Settings) -> bytes:
 
 
 async def read_json(request: web.Request) -> Any:
-    """A JSON body, or a 400 that says why it is not one."""
+    """A JSON body (None when empty), or a 400 that says why it is not one."""
     raw = await read_body(request, request.app[SETTINGS])
-    try:
-        return orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError as exc:
-        raise BadRequestError(f"the body is not valid JSON: {exc}", type="invalid_json") from None
+    return load_json(raw) if raw.strip() else None
 
 
 FLUSH_BYTES = 64 * 1024

@@ -12,7 +12,7 @@ from logriver.core.errors import LogriverError, ValidationError
 from logriver.core.params import label_filters, wants_refresh
 from logriver.core.web import SETTINGS, json_response, principal, read_body, read_json, stream_body
 from logriver.ingest.registry import StreamRegistry
-from logriver.ingest.schemas import check_encoding, load_stream, parse_lines_body, validate_lines
+from logriver.ingest.schemas import load_stream, parse_lines_body, validate_lines
 from logriver.ingest.writer import LineWriter, request_digest
 
 WRITER = web.AppKey("line_writer", LineWriter)
@@ -22,7 +22,6 @@ REGISTRY = web.AppKey("stream_registry", StreamRegistry)
 async def post_lines_handler(request: web.Request) -> web.Response:
     caller = principal(request, "write")
     settings = request.app[SETTINGS]
-    check_encoding(request.headers.get("Content-Encoding", ""))
     body = await read_body(request, settings)
     items, shared_labels, parse_rejections = parse_lines_body(body, request.content_type)
     valid, rejected = validate_lines(items, shared_labels, settings)

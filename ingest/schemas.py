@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import orjson
 from marshmallow import RAISE, Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
 
 from logriver.core import rejections as reasons
 from logriver.core.errors import BadRequestError, ValidationError
 from logriver.core.fields import TimestampField
+from logriver.core.jsonload import load_json
 from logriver.core.rejections import Rejection
 from logriver.core.settings import Settings
 from logriver.core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, NS_PER_SECOND, format_rfc3339_ns, now_ns
@@ -59,13 +59,6 @@ _WRAPPED_SCHEMA = WrappedBodySchema()
 
 
 # marshmallow reports per field; each field's failure gets a stable type clients can switch on.
-def check_encoding(content_encoding: str) -> None:
-    """aiohttp already inflated gzip/deflate bodies (and read_body bounded the inflated size)."""
-    if content_encoding.strip().lower() not in ("", "identity", "gzip", "x-gzip", "deflate"):
-        raise BadRequestError(
-            f"Content-Encoding {content_encoding!r} is not supported; use gzip, deflate or none",
-            type="unsupported_encoding",
-        )
 
 
 def parse_lines_body(body: bytes, content_type: str) -> tuple[list[Any], dict[str, str], list[Rejection]]:
@@ -73,10 +66,7 @@ def parse_lines_body(body: bytes, content_type: str) -> tuple[list[Any], dict[st
     if "ndjson" in content_type or "jsonl" in content_type:
         items, rejections = _parse_ndjson(body)
         return items, {}, rejections
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequestError(f"the body is not valid JSON: {exc}", type="invalid_json") from None
+    data = load_json(body)
     if isinstance(data, list):
         return data, {}, []
     if isinstance(data, dict):
@@ -100,9 +90,9 @@ def _parse_ndjson(body: bytes) -> tuple[list[Any], list[Rejection]]:
         if not raw_line.strip():
             continue
         try:
-            items.append(orjson.loads(raw_line))
-        except orjson.JSONDecodeError as exc:
-            rejections.append(reasons.NOT_JSON.at(len(items), error=exc))
+            items.append(load_json(raw_line, "this NDJSON line"))
+        except BadRequestError as exc:
+            rejections.append(Rejection(len(items), exc.type, exc.message))
             items.append(None)
     return items, rejections
 
@@ -190,15 +180,24 @@ def check_limits(index: int, line: LineIn, settings: Settings) -> Rejection | No
             return reasons.MESSAGE_TOO_LONG.at(index, size=size, limit=settings.max_message_bytes)
     if len(line.labels) > settings.max_labels:
         return reasons.TOO_MANY_LABELS.at(index, count=len(line.labels), limit=settings.max_labels)
-    for name, value in line.labels.items():
+    problem = _check_labels(index, line.labels, settings)
+    if problem is not None:
+        return problem
+    if line.fields and _depth(line.fields) > settings.max_fields_depth:
+        return reasons.FIELDS_TOO_DEEP.at(index, limit=settings.max_fields_depth)
+    return None
+
+
+def _check_labels(index: int, labels: dict[str, str], settings: Settings) -> Rejection | None:
+    for name, value in labels.items():
         if not name or len(name) > settings.max_label_name_length:
             return reasons.LABEL_NAME_TOO_LONG.at(index, name=name[:40], limit=settings.max_label_name_length)
+        if "\x00" in name:
+            return reasons.LABEL_NAME_NUL.at(index)
         if len(value) > settings.max_label_value_length:
             return reasons.LABEL_VALUE_TOO_LONG.at(
                 index, name=name, length=len(value), limit=settings.max_label_value_length
             )
-    if line.fields and _depth(line.fields) > settings.max_fields_depth:
-        return reasons.FIELDS_TOO_DEEP.at(index, limit=settings.max_fields_depth)
     return None
 
 
@@ -229,13 +228,24 @@ def check_window(index: int, timestamp_ns: int, window: tuple[int | None, int]) 
     return None
 
 
+# Labels are stored in a `flattened` field, which keeps "name\0value" and so refuses NUL in a name.
+LABEL_NAME_RULE = "a label name cannot contain the NUL character (\\u0000)"
+
+
+def _label_name(name: str) -> None:
+    if "\x00" in name:
+        raise SchemaError(LABEL_NAME_RULE)
+
+
 class StreamSchema(Schema):
     """`PUT /api/v1/streams`: labels identify the stream, metadata describes it."""
 
     class Meta:
         unknown = RAISE
 
-    labels = fields.Dict(keys=fields.String(validate=validate.Length(min=1)), values=fields.String(), required=True)
+    labels = fields.Dict(
+        keys=fields.String(validate=[validate.Length(min=1), _label_name]), values=fields.String(), required=True
+    )
     metadata = fields.Dict(keys=fields.String(), load_default=dict)
 
 

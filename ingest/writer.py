@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from logriver.core import rejections as reasons
-from logriver.core.errors import LogriverError, OverloadedError, StorageUnavailableError
+from logriver.core.errors import OverloadedError, StorageUnavailableError
 from logriver.core.rejections import Rejection
 from logriver.core.storage import Storage, translate_es_errors
 from logriver.core.streams import stream_id
@@ -107,10 +107,12 @@ class LineWriter:
             operations, ids = self._operations(tenant, group, digest)
             statuses = await self._bulk_with_retries(operations, refresh and len(groups) == 1)
             results.append(self._result(group, ids, statuses))
+            await self._withdraw_unregistered(tenant, group, operations, statuses, results)
             if UNAVAILABLE in results[-1].outcomes and not partial:
                 raise _pushed_back(statuses)
         if refresh and len(groups) > 1:
-            await self._refresh({self.storage.layout.lines_index(line.timestamp_ns) for _, line in lines})
+            touched = {self.storage.layout.lines_index(line.timestamp_ns) for _, line in lines}
+            await self._refresh(touched | {self.storage.layout.streams_index})  # streams are read too
         return _merged(results)
 
     def _operations(
@@ -172,6 +174,45 @@ class LineWriter:
         items: list[dict[str, Any]] = response["items"]
         return items
 
+    async def _withdraw_unregistered(
+        self,
+        tenant: str,
+        lines: Sequence[tuple[int, LineIn]],
+        operations: list[bytes],
+        statuses: list[tuple[int, Any]],
+        results: list[WriteResult],
+    ) -> None:
+        """Lines whose stream record storage refused are deleted again and reported rejected.
+
+        A line without its stream could never be listed, so none is left half-accepted.
+        """
+        refused = {
+            orjson.loads(operations[2 * (len(lines) + k)])["create"]["_id"]: _storage_reason(error)
+            for k, (status, error) in enumerate(statuses[len(lines) :])
+            if status not in (200, 201, 409)
+        }
+        if not refused:
+            return
+        result = results[-1]
+        ids, outcomes, rejected = list(result.ids), list(result.outcomes), list(result.rejected)
+        doomed: list[bytes] = []
+        for i, (position, line) in enumerate(lines):
+            reason = refused.get(stream_id(tenant, line.labels))
+            if reason is None or outcomes[i] not in (CREATED, EXISTS):
+                continue
+            doomed.append(
+                orjson.dumps({"delete": {"_index": self.storage.layout.lines_index(line.timestamp_ns), "_id": ids[i]}})
+            )
+            ids[i], outcomes[i] = None, REJECTED
+            rejected.append(reasons.STREAM_NOT_REGISTERED.at(position, reason=reason))
+        if doomed:
+            with translate_es_errors("withdrawing lines of an unregistered stream"):
+                doomed_body = b"\n".join(doomed) + b"\n"
+                await self.storage.client.bulk(operations=doomed_body, refresh="wait_for")  # type: ignore[arg-type]
+        accepted = sum(1 for i in ids if i)
+        results[-1] = WriteResult(accepted, sorted(rejected, key=lambda r: r.index), ids, outcomes)
+        log.warning("storage refused %d stream records: %s", len(refused), next(iter(refused.values())))
+
     async def _refresh(self, touched: set[str]) -> None:
         """Read-your-writes for requests split over several bulk calls: refresh what they touched."""
         with translate_es_errors("refreshing written lines"):
@@ -188,8 +229,6 @@ class LineWriter:
         for status, error in statuses[len(lines) :]:
             if _outcome(status, error) == UNAVAILABLE:
                 raise _pushed_back(statuses)
-            if status not in (200, 201, 409):
-                raise LogriverError(f"registering a stream failed: {error}")
         stored = [doc_id if o in (CREATED, EXISTS) else None for doc_id, o in zip(ids, outcomes, strict=False)]
         return WriteResult(sum(1 for i in stored if i), rejected, stored, outcomes)
 

@@ -29,6 +29,7 @@ from logriver.core.web import (
     native_error_response,
 )
 from logriver.native import NATIVE_PREFIX, native_app
+from logriver.openapi import setup_openapi
 from logriver.services import SERVICES, Services, build_services, services_ctx
 from logriver.viewer import setup_viewer
 
@@ -93,8 +94,10 @@ def create_app(
 
 def _families(services: Services, es_prefix: str | None) -> dict[str, web.Application]:
     """Each family's application by the path prefix it owns; a family may own several."""
+    native = native_app(services)
+    setup_openapi(native)
     families = {
-        NATIVE_PREFIX: native_app(services),
+        NATIVE_PREFIX: native,
         MODELARTS_PREFIX: modelarts_app(services),
         ABEJA_PREFIX: abeja_app(services),
         **iceprod_apps(services),

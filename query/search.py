@@ -29,6 +29,7 @@ _NICE_INTERVALS_MS = [
     2_592_000_000,
 ]
 MAX_BUCKETS = 1000
+MAX_INTERVAL_MS = 36500 * 86_400_000  # a century: more than any window holds
 AUTO_BUCKETS = 60
 
 
@@ -73,33 +74,32 @@ class SearchService:
         if len(hits) > request.limit:
             result["next_token"] = self.codec.encode(Cursor(direction, hits[request.limit - 1].key, False, fingerprint))
         if request.interval:
-            result["histogram"] = _buckets(response["aggregations"]["timeline"])
+            # Over no lines index at all, Elasticsearch answers without any aggregations.
+            result["histogram"] = _buckets(response.get("aggregations", {}).get("timeline", {}))
         return result
 
     async def _histogram_agg(self, request: SearchRequest) -> dict[str, Any]:
+        """A date histogram of at most MAX_BUCKETS buckets, checked before Elasticsearch is asked."""
         query = request.query
-        if request.interval == "auto":
-            span = await self._span(query)
-            interval_ms = _auto_interval(span)
-        else:
-            interval_ms = parse_interval_ms(request.interval or "")
-            if query.start_ns is not None and query.end_ns is not None:
-                buckets = (query.end_ns - query.start_ns) // NS_PER_MS // interval_ms
-                if buckets > MAX_BUCKETS:
-                    raise ValidationError(
-                        f"interval {request.interval} makes {buckets} buckets over the window; "
-                        f"the limit is {MAX_BUCKETS}: use a larger interval or `auto`",
-                        {"parameter": "interval"},
-                    )
+        interval_ms = None if request.interval == "auto" else parse_interval_ms(request.interval or "")
+        bounds = await self._bounds(query)
+        if interval_ms is None:
+            interval_ms = _auto_interval(bounds[1] - bounds[0] if bounds else 0)
+        elif bounds and _bucket_count(bounds, interval_ms) > MAX_BUCKETS:
+            raise ValidationError(
+                f"interval {request.interval} makes {_bucket_count(bounds, interval_ms)} buckets over the "
+                f"searched time range; the limit is {MAX_BUCKETS}: use a larger interval, a narrower window or `auto`",
+                {"parameter": "interval", "max_buckets": MAX_BUCKETS},
+            )
         agg: dict[str, Any] = {"field": "@timestamp", "fixed_interval": f"{interval_ms}ms", "min_doc_count": 0}
         if query.start_ns is not None and query.end_ns is not None:
             agg["extended_bounds"] = {"min": query.start_ns // NS_PER_MS, "max": query.end_ns // NS_PER_MS - 1}
         return {"date_histogram": agg}
 
-    async def _span(self, query: LineQuery) -> int:
-        """The window in ms, or the matching lines' own span when the window is open."""
+    async def _bounds(self, query: LineQuery) -> tuple[int, int] | None:
+        """The histogram's range in ms: the window, or the matching lines' own span when it is open."""
         if query.start_ns is not None and query.end_ns is not None:
-            return (query.end_ns - query.start_ns) // NS_PER_MS
+            return query.start_ns // NS_PER_MS, max(query.end_ns // NS_PER_MS - 1, query.start_ns // NS_PER_MS)
         body = {
             "query": {"bool": {"filter": build_filter(query)}},
             "size": 0,
@@ -108,21 +108,29 @@ class SearchService:
         with translate_es_errors("measuring the search span"):
             aggs = (await self.reader.raw_search(body)).get("aggregations", {})
         first, last = aggs.get("first", {}).get("value"), aggs.get("last", {}).get("value")
-        return int(last - first) if first is not None and last is not None else 0
+        return (int(first), int(last)) if first is not None and last is not None else None
+
+
+def _bucket_count(bounds: tuple[int, int], interval_ms: int) -> int:
+    # Fixed intervals are aligned on the epoch, so the buckets are those of the first and last keys.
+    return bounds[1] // interval_ms - bounds[0] // interval_ms + 1
 
 
 def parse_interval_ms(text: str) -> int:
     interval_ms = parse_duration_ms(text)
-    if not interval_ms:
+    if not interval_ms or interval_ms > MAX_INTERVAL_MS:
         raise ValidationError(
-            f"interval {text!r} is not a duration such as 30s, 5m, 1h, 1d, or `auto`", {"parameter": "interval"}
+            f"interval {text[:40]!r} is not a duration such as 30s, 5m, 1h, 1d (at most 36500d), or `auto`",
+            {"parameter": "interval"},
         )
     return interval_ms
 
 
 def _auto_interval(span_ms: int) -> int:
     target = max(span_ms // AUTO_BUCKETS, 1)
-    return next((i for i in _NICE_INTERVALS_MS if i >= target), _NICE_INTERVALS_MS[-1])
+    nice = next((i for i in _NICE_INTERVALS_MS if i >= target), _NICE_INTERVALS_MS[-1])
+    # Past the largest nice interval, long spans still get at most MAX_BUCKETS buckets.
+    return max(nice, -(-span_ms // (MAX_BUCKETS - 2)))
 
 
 def _buckets(agg: dict[str, Any]) -> list[dict[str, Any]]:

@@ -21,6 +21,8 @@ from logriver.core.errors import InvalidQueryError
 
 MAX_QUERY_LENGTH = 4096
 MAX_DEPTH = 32
+# Each term is a clause; Elasticsearch refuses queries past its clause count (a heap-sized limit).
+MAX_TERMS = 256
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -48,6 +50,11 @@ def parse_query(text: str) -> dict[str, Any]:
     tokens = _tokenize(text)
     if not tokens:
         raise InvalidQueryError("q is empty; leave it out to match every line")
+    terms = sum(1 for tok in tokens if tok.kind not in {"lparen", "rparen"})
+    if terms > MAX_TERMS:
+        raise InvalidQueryError(
+            f"q has {terms} terms and operators; the limit is {MAX_TERMS}", {"max_terms": MAX_TERMS}
+        )
     parser = _Parser(tokens)
     query = parser.parse_or(0)
     tok = parser.peek()
@@ -130,6 +137,8 @@ class _Parser:
         return clauses[0] if len(clauses) == 1 else {"bool": {"must": clauses}}
 
     def parse_unary(self, depth: int) -> dict[str, Any]:
+        if depth > MAX_DEPTH:
+            raise InvalidQueryError(f"q nests NOT and parentheses deeper than {MAX_DEPTH} levels")
         tok = self._expect_operand("NOT" if self._is_op("NOT") else None)
         if tok.kind == "word" and tok.text == "NOT":
             self.take()

@@ -11,6 +11,7 @@ import orjson
 from logriver.adapters.escompat.mapping import DocumentMapping, MappingError, document_to_line
 from logriver.core import rejections as reasons
 from logriver.core.errors import BadRequestError, OverloadedError
+from logriver.core.jsonload import MAX_JSON_DEPTH, within_depth
 from logriver.core.rejections import Reason
 from logriver.core.settings import Settings
 from logriver.core.timeutil import now_ns
@@ -85,6 +86,8 @@ def _action_line(number: int, raw: bytes) -> tuple[str, dict[str, Any]]:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise malformed(f"Malformed action/metadata line [{number}]: not JSON ({exc})") from None
+    if not within_depth(data):
+        raise malformed(f"Malformed action/metadata line [{number}]: nests deeper than {MAX_JSON_DEPTH} levels")
     op, meta = next(iter(data.items())) if isinstance(data, dict) and len(data) == 1 else (None, None)
     if op not in _KNOWN_OPS:
         raise malformed(
@@ -114,6 +117,10 @@ def _attach_source(action: BulkAction, raw: bytes) -> None:
         source = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         action.error = action.error or ItemError.of(reasons.DOCUMENT_NOT_JSON, error=exc)
+        return
+    if not within_depth(source):
+        reason = f"the document nests objects and arrays deeper than {MAX_JSON_DEPTH} levels; flatten it"
+        action.error = action.error or ItemError(400, "document_parsing_exception", reason)
         return
     if not isinstance(source, dict):
         action.error = action.error or ItemError.of(reasons.DOCUMENT_NOT_OBJECT, kind=type(source).__name__)

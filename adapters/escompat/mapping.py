@@ -9,9 +9,17 @@ from typing import Any
 
 import orjson
 
+from logriver.core.params import int_or_none
 from logriver.core.rejections import DOCUMENT_TIMESTAMP, LABEL_NOT_TEXT, ORDER_NUM_NOT_INTEGER, Reason
 from logriver.core.settings import Settings
-from logriver.core.timeutil import NS_PER_MS, TimestampError, format_rfc3339_ns, parse_rfc3339_ns
+from logriver.core.timeutil import (
+    MAX_STORABLE_NS,
+    MIN_STORABLE_NS,
+    NS_PER_MS,
+    TimestampError,
+    format_rfc3339_ns,
+    parse_rfc3339_ns,
+)
 
 _MISSING = object()
 
@@ -81,6 +89,12 @@ def document_to_line(
         timestamp_ns = received_ns
     else:
         timestamp_ns = parse_document_time(mapping.timestamp_field, timestamp)
+        if not MIN_STORABLE_NS <= timestamp_ns <= MAX_STORABLE_NS:
+            raise MappingError(
+                DOCUMENT_TIMESTAMP,
+                name=mapping.timestamp_field,
+                problem="must be between 1970-01-01 and 2262-04-11 (nanosecond dates)",
+            )
     line: dict[str, Any] = {
         "@timestamp": format_rfc3339_ns(timestamp_ns),
         "message": _pop_message(document, mapping.message_fields),
@@ -156,8 +170,8 @@ def _pop_labels(document: dict[str, Any], index: str, mapping: DocumentMapping) 
 def _order_num(name: str, value: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    elif isinstance(value, str) and int_or_none(value) is not None:
+        value = int_or_none(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise MappingError(ORDER_NUM_NOT_INTEGER, name=name, value=value)
     return value

@@ -30,7 +30,6 @@ from logriver.adapters.escompat.web import (
 from logriver.core.params import wants_refresh
 from logriver.core.settings import Settings
 from logriver.core.web import SETTINGS, family_app, principal, read_body
-from logriver.ingest.schemas import check_encoding
 from logriver.services import SERVICES, Services
 
 _INDEX = r"{index:[^_/][^/]*}"  # Elasticsearch index names never start with `_`
@@ -40,7 +39,6 @@ async def bulk_handler(request: web.Request) -> web.Response:
     """`POST|PUT [/{index}]/_bulk`: one item per action, in order, each with its own status."""
     caller = principal(request, "write")
     check_body_media_type(request)
-    check_encoding(request.headers.get("Content-Encoding", ""))
     body = await read_body(request, request.app[SETTINGS])  # aiohttp has inflated gzip already
     bulk = BulkRequest(caller.tenant, body, request.match_info.get("index"), wants_refresh(request.query))
     return es_json(request, await request.app[SERVICES].bulk.run(bulk))

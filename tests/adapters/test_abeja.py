@@ -323,3 +323,16 @@ async def test_every_error_renders_in_the_abeja_envelope(rendered_error, error, 
     assert orjson.loads(await response.read()) == {"error": short, "error_description": error.message}
     assert response.headers.get("Retry-After") == ("7" if status in (429, 503, 504) else None)
     assert ("WWW-Authenticate" in response.headers) == (status == 401)
+
+
+async def test_a_new_run_written_in_several_bulk_calls_is_readable_at_once(make_api, settings):
+    """?refresh=wait_for covers the streams registry too when a request takes several bulk calls."""
+    import logriver.ingest.writer as writer_module
+
+    api = await make_api(replace(settings, index_refresh_interval="60s"))  # no periodic refresh to hide it
+
+    count = 3000
+    assert count * 400 > writer_module.BULK_CHUNK_BYTES  # the writer's estimate: more than one bulk call
+    await write_numbered(api, count, base_second())
+    body = await get_run(api, "logs", limit=10)
+    assert messages(body) == [f"line {i}" for i in range(10)]

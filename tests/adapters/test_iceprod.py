@@ -300,7 +300,7 @@ async def test_task_logs_order_num_group_and_keys(api):
     grouped = (await call(api, "GET", path, group="TRUE"))["logs"]
     expected = [("stdlog", ids[3]), ("stdout", ids[2]), ("stderr", ids[1])]  # the newest of each name
     assert [(log["name"], log["log_id"]) for log in grouped] == expected
-    grouped_asc = (await call(api, "GET", path, group="true", order="asc", num=1, keys="name"))["logs"]
+    grouped_asc = (await call(api, "GET", path, group="true", order="asc", num=1, keys="name|log_id"))["logs"]
     assert grouped_asc == [{"log_id": ids[0], "name": "stdout"}]
     for everything in ("0", ""):
         assert len((await call(api, "GET", path, num=everything))["logs"]) == 4
@@ -423,3 +423,41 @@ async def test_an_entry_written_through_the_native_api_is_served(api):
     logs = (await call(api, "GET", "/datasets/d1/tasks/t1/logs", token="read-acme"))["logs"]
     assert len(logs) == 1 and logs[0]["log_id"] == log_id and logs[0]["data"] == "start\nwork\ndone"
     assert ICEPROD_TIME.fullmatch(logs[0]["timestamp"]) and logs[0]["name"] == "stdout"
+
+
+async def test_task_logs_keys_are_exactly_the_named_keys(api):
+    await make_task_entries(api)
+    logs = (await call(api, "GET", "/datasets/d1/tasks/t1/logs", order="asc", keys="name"))["logs"]
+    assert logs == [{"name": name} for name in ("stdout", "stderr", "stdout", "stdlog")]
+    listed = await call(api, "GET", "/logs", keys="name", dataset_id="d1")
+    assert all(set(entry) == {"log_id", "name"} for entry in listed.values())  # only GET /logs adds log_id
+
+
+HEAD_LABELS = {"api": "iceprod", "iceprod_log_id": "forged"}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"iceprod_entry": "head"},
+        {"iceprod_entry": "head", "iceprod_body": "null", "iceprod_pieces": 1},
+        {"iceprod_entry": "head", "iceprod_body": "{}", "iceprod_pieces": "abc"},
+        {"iceprod_entry": "head", "iceprod_body": "[1]", "iceprod_pieces": 1},
+        {"iceprod_entry": "head", "iceprod_body": "{not json", "iceprod_pieces": 1},
+        {"iceprod_entry": "head", "iceprod_body": '{"log_id": "x", "data": 1}', "iceprod_pieces": 0},
+    ],
+)
+async def test_malformed_stored_entries_are_not_served(api, fields):
+    """Lines written natively with IceProd's labels shape an entry any way they like: never a 500."""
+    good = await create(api, {"data": "fine", "name": "n"})
+    await api.post_lines([{"@timestamp": ts(), "message": "m", "labels": HEAD_LABELS, "fields": fields}])
+    assert (await call(api, "GET", "/logs/forged", expect=404))["code"] == 404
+    listed = await call(api, "GET", "/logs")
+    assert list(listed) == [good]
+
+
+async def test_stored_entry_keys_cannot_override_the_entry_s_own(api):
+    fields = {"iceprod_entry": "head", "iceprod_body": '{"log_id": "x", "data": 1, "name": "n"}', "iceprod_pieces": 1}
+    await api.post_lines([{"@timestamp": ts(), "message": "m", "labels": HEAD_LABELS, "fields": fields}])
+    entry = await call(api, "GET", "/logs/forged")
+    assert entry["log_id"] == "forged" and entry["data"] == "m" and entry["name"] == "n"

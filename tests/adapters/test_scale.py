@@ -206,11 +206,19 @@ async def test_durations_count_back_from_now(api):
 
 @pytest.mark.parametrize("name", ["started", "ended"])
 @pytest.mark.parametrize(
-    "value", ["yesterday", "2015-01-01T00:00:00", "2015-13-01T00:00:00Z", "P", "PT", "P1DT", "P1Y", "1H"]
+    "value", ["", "yesterday", "2015-01-01T00:00:00", "2015-13-01T00:00:00Z", "P", "PT", "P1DT", "P1Y", "1H"]
 )
 async def test_invalid_time_is_400(api, name, value):
     body = await get_json(api, log_path(), expect=400, **{name: value})
     assert body == {"detail": f"Invalid ISO timestamp format for parameter: {name}"}
+
+
+@pytest.mark.parametrize("value", ["P" + "9" * 400 + "D", "P99999999999999999999W", "PT" + "9" * 330 + "S"])
+async def test_durations_past_the_epoch_mean_from_the_start(api, value):
+    old, recent = time.time_ns() - 3 * 3600 * NS_PER_SECOND, time.time_ns() - 60 * NS_PER_SECOND
+    await write(api, [line("three hours ago", old), line("a minute ago", recent)])
+    assert messages(await get_json(api, log_path(), started=value)) == ["three hours ago", "a minute ago"]
+    assert (await get(api, log_path(), ended=value)).status == 204
 
 
 async def test_no_matching_lines_is_204_with_an_empty_body(api):

@@ -40,3 +40,39 @@ def test_pushed_back_is_429_only_when_every_failure_was_429():
     assert isinstance(_pushed_back([(429, {}), (201, None)]), OverloadedError)
     error = _pushed_back([(429, {}), (503, {})])
     assert isinstance(error, StorageUnavailableError) and not isinstance(error, OverloadedError)
+
+
+async def test_a_refused_stream_record_is_no_500_and_leaves_no_line(make_api, es, index_prefix):
+    from logriver.core.timeutil import now_ns
+    from logriver.ingest.handlers import WRITER
+
+    api = await make_api()
+    writer = api.http.server.app[WRITER]
+    # The schema refuses NUL in label names; the writer is asked directly to reach storage's own refusal.
+    lines = [(0, LineIn(now_ns(), "kept", {"app": "ok"})), (1, LineIn(now_ns(), "refused", {"\x00": "x"}))]
+    result = await writer.write_lines("acme", lines, b"digest", refresh=True)
+    assert result.accepted == 1 and result.outcomes == [CREATED, REJECTED]
+    assert [(r.index, r.type) for r in result.rejected] == [(1, "rejected_by_storage")]
+    await es.indices.refresh(index=f"{index_prefix}-*")
+    stored = await es.search(index=f"{index_prefix}-lines-*", query={"match_all": {}})
+    assert [hit["_source"]["message"] for hit in stored["hits"]["hits"]] == ["kept"]
+
+
+async def test_lines_of_a_refused_stream_record_are_withdrawn(make_api, es, index_prefix):
+    """Storage took the lines but refused their stream record: the lines are deleted and reported."""
+    from logriver.core.timeutil import now_ns
+    from logriver.ingest.handlers import WRITER
+    from logriver.ingest.writer import WriteResult
+
+    api = await make_api()
+    writer = api.http.server.app[WRITER]
+    lines = [(0, LineIn(now_ns(), "stored first", {"app": "x"}))]
+    stored = await writer.write_lines("acme", lines, b"digest", refresh=True)
+    operations, _ = writer._operations("acme", lines, b"digest")
+    statuses = [(201, None), (400, {"type": "document_parsing_exception", "reason": "refused"})]
+    results = [WriteResult(1, [], stored.ids, [CREATED])]
+    await writer._withdraw_unregistered("acme", lines, operations, statuses, results)
+    assert results[0].accepted == 0 and results[0].outcomes == [REJECTED]
+    assert "its stream cannot be registered: refused" in results[0].rejected[0].message
+    await es.indices.refresh(index=f"{index_prefix}-*")
+    assert (await es.count(index=f"{index_prefix}-lines-*"))["count"] == 0

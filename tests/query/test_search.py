@@ -126,6 +126,27 @@ async def test_histogram(corpus):
 
 
 @pytest.mark.parametrize(
+    "params",
+    [
+        {"interval": "1ms"},  # the lines' own span, the window being open
+        {"interval": "1m", "start": "1970-01-01T00:00:00Z", "end": "2262-01-01T00:00:00Z"},
+        {"interval": "9" * 5000 + "d"},
+        {"interval": "99999999999999999999d"},
+    ],
+)
+async def test_histograms_past_the_bucket_limit_are_400(corpus, params):
+    error = await corpus.get("/api/v1/search", q="NOT nothingatall", expect=400, **params)
+    assert error["error"]["details"]["parameter"] == "interval"
+
+
+@pytest.mark.parametrize("window", [{}, {"start": "1970-01-01T00:00:00Z", "end": "2262-01-01T00:00:00Z"}])
+async def test_auto_histograms_stay_within_the_bucket_limit(corpus, window):
+    result = await corpus.get("/api/v1/search", q="NOT nothingatall", interval="auto", **window)
+    assert 0 < len(result["histogram"]) <= 1000
+    assert sum(b["count"] for b in result["histogram"]) == 5
+
+
+@pytest.mark.parametrize(
     "q,fragment",
     [
         ("(error", "never closed"),
