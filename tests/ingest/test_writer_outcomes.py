@@ -44,10 +44,10 @@ def test_pushed_back_is_429_only_when_every_failure_was_429():
 
 async def test_a_refused_stream_record_is_no_500_and_leaves_no_line(make_api, es, index_prefix):
     from logriver.core.timeutil import now_ns
-    from logriver.ingest.handlers import WRITER
+    from logriver.services import SERVICES
 
     api = await make_api()
-    writer = api.http.server.app[WRITER]
+    writer = api.http.server.app[SERVICES].writer
     # The schema refuses NUL in label names; the writer is asked directly to reach storage's own refusal.
     lines = [(0, LineIn(now_ns(), "kept", {"app": "ok"})), (1, LineIn(now_ns(), "refused", {"\x00": "x"}))]
     result = await writer.write_lines("acme", lines, b"digest", refresh=True)
@@ -61,11 +61,11 @@ async def test_a_refused_stream_record_is_no_500_and_leaves_no_line(make_api, es
 async def test_lines_of_a_refused_stream_record_are_withdrawn(make_api, es, index_prefix):
     """Storage took the lines but refused their stream record: the lines are deleted and reported."""
     from logriver.core.timeutil import now_ns
-    from logriver.ingest.handlers import WRITER
+    from logriver.services import SERVICES
     from logriver.ingest.writer import WriteResult
 
     api = await make_api()
-    writer = api.http.server.app[WRITER]
+    writer = api.http.server.app[SERVICES].writer
     lines = [(0, LineIn(now_ns(), "stored first", {"app": "x"}))]
     stored = await writer.write_lines("acme", lines, b"digest", refresh=True)
     operations, _ = writer._operations("acme", lines, b"digest")
