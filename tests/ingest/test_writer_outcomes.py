@@ -61,8 +61,8 @@ async def test_a_refused_stream_record_is_no_500_and_leaves_no_line(make_api, es
 async def test_lines_of_a_refused_stream_record_are_withdrawn(make_api, es, index_prefix):
     """Storage took the lines but refused their stream record: the lines are deleted and reported."""
     from logriver.core.timeutil import now_ns
-    from logriver.services import SERVICES
     from logriver.ingest.writer import WriteResult
+    from logriver.services import SERVICES
 
     api = await make_api()
     writer = api.http.server.app[SERVICES].writer
