@@ -147,7 +147,7 @@ def render(rows: Sequence[SettingDoc]) -> str:
         "| `LOGRIVER_TEST_ES_PORT` | `9251` | HTTP port of the local node the tests start and stop |",
         "| `LOGRIVER_CHROMIUM` | `/usr/bin/chromium` | the browser the viewer's tests drive through Playwright |",
         "| `LOGRIVER_FUZZ_EXAMPLES` | `60` | examples per API family of the fuzz suite; raise it for a deeper run |",
-        "| `LOGRIVER_FUZZ_KEEP_GOING` | *(empty)* | set: the fuzz suite records every failure, reports them at the end |",
+        "| `LOGRIVER_FUZZ_KEEP_GOING` | *(empty)* | set: the fuzz suite reports every failure at the end |",
         "",
     ]
     return "\n".join(out)
