@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from logriver.viewer.calls import VIEWER_API_CALLS, match_call
 
 
@@ -25,3 +27,16 @@ async def test_every_declared_viewer_call_is_a_route_of_the_app(api):
     assert match_call("GET", "/api/v1/lines/0123abc/context") == ("GET", "/api/v1/lines/{line_id}/context")
     assert match_call("GET", "/api/v1/lines/0123abc") is None
     assert match_call("POST", "/api/v1/lines") is None
+
+
+async def test_every_viewer_call_is_described_in_the_openapi_document(api):
+    response = await api.http.get("/api/v1/openapi.json")
+    assert response.status == 200
+    spec = await response.json()
+
+    def shape(template: str) -> str:
+        return re.sub(r"\{[^}]+\}", "{}", template)
+
+    described = {(method.upper(), shape(path)) for path, item in spec["paths"].items() for method in item}
+    missing = [call for call in VIEWER_API_CALLS if (call[0], shape(call[1])) not in described]
+    assert not missing, f"the viewer makes calls the OpenAPI description lacks: {missing}"
