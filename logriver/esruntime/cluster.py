@@ -21,8 +21,8 @@ from typing import Any
 from logriver.core.settings import Settings
 from logriver.esruntime.common import ElasticsearchRuntimeError, make_dirs
 from logriver.esruntime.node import LocalElasticsearch, default_home
-from logriver.esruntime.process import alive, get_json, read_pid, signal_all, spawn_detached, wait_gone
-from logriver.esruntime.rundir import User, child_env, prepare_run_dir, privilege_drop
+from logriver.esruntime.process import alive, get_json, read_pid, signal_all, wait_gone
+from logriver.esruntime.rundir import loopback_settings
 
 CLUSTER_NAME = "logriver-cluster"
 HTTP_BASE, TRANSPORT_BASE = 9261, 9361
@@ -38,33 +38,18 @@ class ClusterNode(LocalElasticsearch):
     seed_ports: tuple[int, ...] = ()
     master_names: tuple[str, ...] = ()
 
-    def _spawn(self, dist: Path, java_home: Path, user: User | None) -> int:
-        prepare_run_dir(self, dist, java_home, user)
-        # Rewritten in place after prepare_run_dir: the file keeps the owner it gave it.
-        (self.run_dir / "config" / "elasticsearch.yml").write_text(self._cluster_yml())
-        env = child_env(self, java_home, user)
-        argv = [*privilege_drop(user), str(dist / "bin" / "elasticsearch"), "-p", str(self._server_pidfile)]
-        pid = spawn_detached(argv, env, self.run_dir, self.run_dir / "stdout.log")
-        self._pidfile.write_text(f"{pid}\n")
-        return pid
-
-    def _cluster_yml(self) -> str:
+    def node_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {
             "cluster.name": CLUSTER_NAME,
             "node.name": self.name,
-            "network.host": "127.0.0.1",
-            "http.port": str(self.port),
             "transport.port": str(self.transport_port),
             "discovery.seed_hosts": [f"127.0.0.1:{p}" for p in self.seed_ports],
             "xpack.security.enabled": "false",
-            "path.data": str(self.run_dir / "data"),
-            "path.logs": str(self.run_dir / "logs"),
-            "cluster.routing.allocation.disk.threshold_enabled": "false",
-            "action.destructive_requires_name": "false",
+            **loopback_settings(self),
         }
         if self.master_names:
             settings["cluster.initial_master_nodes"] = list(self.master_names)
-        return "".join(f"{key}: {json.dumps(value)}\n" for key, value in settings.items())
+        return settings
 
     def _wait_healthy(self, pid: int, deadline: float) -> None:
         # A lone node has no health until a majority of masters is up: wait for its HTTP port only.

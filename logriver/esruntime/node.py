@@ -32,6 +32,7 @@ from logriver.esruntime.rundir import (
     User,
     check_traversable,
     child_env,
+    loopback_settings,
     prepare_run_dir,
     privilege_drop,
     run_user,
@@ -145,14 +146,29 @@ class LocalElasticsearch:
                 f"run dir {self.run_dir} already serves port {match.group(1)}, not {self.port}; stop it first"
             )
 
+    def node_settings(self) -> dict[str, Any]:
+        """The node's elasticsearch.yml, as settings: a single unsecured node on loopback."""
+        return {
+            "cluster.name": CLUSTER_NAME,
+            "node.name": "local",
+            "discovery.type": "single-node",
+            "transport.port": "0",
+            "xpack.security.enabled": "false",
+            **loopback_settings(self),
+        }
+
     def _spawn(self, dist: Path, java_home: Path, user: User | None) -> int:
         prepare_run_dir(self, dist, java_home, user)
         env = child_env(self, java_home, user)
+        self._before_launch(dist, env, user)
         argv = [*privilege_drop(user), str(dist / "bin" / "elasticsearch"), "-p", str(self._server_pidfile)]
         pid = spawn_detached(argv, env, self.run_dir, self.run_dir / "stdout.log")
         self._pidfile.write_text(f"{pid}\n")
         log.info("started elasticsearch pid %d on %s (log %s)", pid, self.url, self.run_dir / "logs")
         return pid
+
+    def _before_launch(self, dist: Path, env: dict[str, str], user: User | None) -> None:
+        """Files a node needs beyond its config (certificates, users); none for a plain node."""
 
     def _wait_healthy(self, pid: int, deadline: float) -> None:
         health_url = f"{self.url}/_cluster/health?wait_for_status=yellow&timeout=1s"

@@ -10,9 +10,9 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from logriver.esruntime.common import CLUSTER_NAME, ElasticsearchRuntimeError, make_dirs
+from logriver.esruntime.common import ElasticsearchRuntimeError, make_dirs
 from logriver.esruntime.java import VECTOR_OPTION, lacks_vector_module
 
 if TYPE_CHECKING:
@@ -68,22 +68,21 @@ def prepare_run_dir(es: LocalElasticsearch, dist: Path, java_home: Path, user: U
         _chown_tree(run, user)
 
 
-def _elasticsearch_yml(es: LocalElasticsearch) -> str:
+def loopback_settings(es: LocalElasticsearch) -> dict[str, Any]:
+    """What every local node shares: loopback, its port and run dir, no disk watermarks."""
     # Only core settings: a setting of a module absent from the zip aborts start-up.
-    settings = {
-        "cluster.name": CLUSTER_NAME,
-        "node.name": "local",
-        "discovery.type": "single-node",
+    return {
         "network.host": "127.0.0.1",
         "http.port": str(es.port),
-        "transport.port": "0",
-        "xpack.security.enabled": "false",
         "path.data": str(es.run_dir / "data"),
         "path.logs": str(es.run_dir / "logs"),
         "cluster.routing.allocation.disk.threshold_enabled": "false",
         "action.destructive_requires_name": "false",
     }
-    return "".join(f"{key}: {json.dumps(value)}\n" for key, value in settings.items())
+
+
+def _elasticsearch_yml(es: LocalElasticsearch) -> str:
+    return "".join(f"{key}: {json.dumps(value)}\n" for key, value in es.node_settings().items())
 
 
 def _strip_jvm_option(path: Path, option: str) -> None:

@@ -24,8 +24,8 @@ from typing import Any
 
 from logriver.esruntime.common import ElasticsearchRuntimeError
 from logriver.esruntime.node import LocalElasticsearch
-from logriver.esruntime.process import alive, spawn_detached
-from logriver.esruntime.rundir import User, child_env, prepare_run_dir, privilege_drop
+from logriver.esruntime.process import alive
+from logriver.esruntime.rundir import User, loopback_settings
 from logriver.esruntime.tls import Certificates, make_certificates
 
 SECURED_CLUSTER = "logriver-secured"
@@ -54,31 +54,22 @@ class SecuredNode(LocalElasticsearch):
         """The password of both users, made at start and kept in the run dir (mode 0600)."""
         return (self.run_dir / "password").read_text().strip()
 
-    def _spawn(self, dist: Path, java_home: Path, user: User | None) -> int:
-        prepare_run_dir(self, dist, java_home, user)
+    def _before_launch(self, dist: Path, env: dict[str, str], user: User | None) -> None:
         config = self.run_dir / "config"
         password_file = self.run_dir / "password"
         password_file.write_text(secrets.token_urlsafe(18))
         password_file.chmod(0o600)
         make_certificates(config / "certs")
-        (config / "elasticsearch.yml").write_text(self._secured_yml())
-        env = child_env(self, java_home, user)
         self._add_credentials(dist, env)
         if user is not None:
             for path in [config, *config.rglob("*")]:
                 os.chown(path, user.uid, user.gid, follow_symlinks=False)
-        argv = [*privilege_drop(user), str(dist / "bin" / "elasticsearch"), "-p", str(self._server_pidfile)]
-        pid = spawn_detached(argv, env, self.run_dir, self.run_dir / "stdout.log")
-        self._pidfile.write_text(f"{pid}\n")
-        return pid
 
-    def _secured_yml(self) -> str:
-        settings = {
+    def node_settings(self) -> dict[str, Any]:
+        return {
             "cluster.name": SECURED_CLUSTER,
             "node.name": self.name,
             "discovery.type": "single-node",
-            "network.host": "127.0.0.1",
-            "http.port": str(self.port),
             "transport.port": str(self.transport_port),
             "xpack.security.enabled": "true",
             "xpack.security.http.ssl.enabled": "true",
@@ -86,12 +77,8 @@ class SecuredNode(LocalElasticsearch):
             "xpack.security.http.ssl.certificate": "certs/node.crt",
             "xpack.security.http.ssl.certificate_authorities": "certs/ca.crt",
             "xpack.security.authc.api_key.enabled": "true",
-            "path.data": str(self.run_dir / "data"),
-            "path.logs": str(self.run_dir / "logs"),
-            "cluster.routing.allocation.disk.threshold_enabled": "false",
-            "action.destructive_requires_name": "false",
+            **loopback_settings(self),
         }
-        return "".join(f"{key}: {json.dumps(value)}\n" for key, value in settings.items())
 
     def _add_credentials(self, dist: Path, env: dict[str, str]) -> None:
         """A file-realm superuser, and the `elastic` user's bootstrap password in a new keystore."""
