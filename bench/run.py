@@ -16,8 +16,7 @@ from bench.ingest import measure_ingest
 from bench.memory import measure_memory, memory_lines
 from bench.report import depth_lines, depth_ratio, final_line, ingest_lines, scale_lines, tail_lines, tail_p99_ms
 from bench.scale import ScaleResult, measure_scale
-from bench.scaleout import measure_scale_out
-from bench.scaleout import scale_lines as scale_out_lines
+from bench.scaleout import measure_scale_out, scale_out_lines
 from bench.send import BenchError
 from bench.tail import TailResult, measure_tail
 

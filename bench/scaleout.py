@@ -23,7 +23,7 @@ from logriver.esruntime.cluster import LocalCluster
 
 
 @dataclass
-class ScaleResult:
+class ScaleOutResult:
     nodes: int
     replicas: int
     lines: int
@@ -35,7 +35,7 @@ class ScaleResult:
         return self.lines / self.seconds
 
 
-async def measure_scale_out(lines: int, batch: int, concurrency: int) -> list[ScaleResult]:
+async def measure_scale_out(lines: int, batch: int, concurrency: int) -> list[ScaleOutResult]:
     """Ingest the same lines through `logriver serve` on 1 node, then on 3 nodes."""
     home = esruntime.default_home()
     results = []
@@ -52,7 +52,7 @@ async def measure_scale_out(lines: int, batch: int, concurrency: int) -> list[Sc
     return results
 
 
-async def _measure(urls: list[str], nodes: int, lines: int, batch: int, concurrency: int) -> ScaleResult:
+async def _measure(urls: list[str], nodes: int, lines: int, batch: int, concurrency: int) -> ScaleOutResult:
     admin = Cluster.connect(urls[0])
     prefix = f"lrbench-{secrets.token_hex(4)}-scale"
     bodies = [(b.api_body(), len(b.lines)) for b in ingest_batches(lines, batch)]
@@ -70,10 +70,10 @@ async def _measure(urls: list[str], nodes: int, lines: int, batch: int, concurre
     finally:
         await admin.delete_prefix(prefix)
         await admin.close()
-    return ScaleResult(nodes, copies["r"] // max(copies["p"], 1), lines, seconds, retries)
+    return ScaleOutResult(nodes, copies["r"] // max(copies["p"], 1), lines, seconds, retries)
 
 
-def scale_lines(results: list[ScaleResult], batch: int, concurrency: int) -> list[str]:
+def scale_out_lines(results: list[ScaleOutResult], batch: int, concurrency: int) -> list[str]:
     """The printed figures, and the ratio of three nodes to one."""
     out = [f"scale-out: logriver serve ingest, {batch} lines/request, {concurrency} clients, same heap per node"]
     for r in results:
