@@ -75,6 +75,12 @@ class Settings:
     tail_buffer_lines: int = 10000  # lines queued per tail stream before dropping; the most one filter reads per poll
     tail_max_seconds: int = 3600  # longest a tail session stays open
 
+    # --- Loki query API (Grafana) ---
+    loki_max_entries: int = 5000  # most lines one Loki log query may return (its `limit`), else `400`
+    loki_max_series: int = 500  # most series one LogQL metric query may produce, else `400`
+    loki_max_query_hours: int = 721  # longest time range of one Loki query, in hours (30 days and 1 hour)
+    loki_max_scanned_lines: int = 1_000_000  # most lines one LogQL query may read from storage, else `400`
+
     # --- Elasticsearch-compatible adapter (log shippers) ---
     es_compat_prefix: str = "/es"  # path of the Elasticsearch-compatible adapter; `/`: the root; empty: off
     es_compat_version: str = "8.17.0"  # `version.number` reported; Filebeat refuses an Elasticsearch older than itself

@@ -14,6 +14,8 @@ from aiohttp import web
 from logriver.adapters.abeja import ABEJA_PREFIX, abeja_app
 from logriver.adapters.escompat.routes import escompat_app, escompat_prefix
 from logriver.adapters.iceprod import iceprod_apps
+from logriver.adapters.loki.envelope import LOKI_PREFIX, loki_app
+from logriver.adapters.loki.query_routes import add_query_routes
 from logriver.adapters.modelarts import MODELARTS_PREFIX, modelarts_app
 from logriver.adapters.scale import scale_apps
 from logriver.core.admission import Admission
@@ -96,10 +98,13 @@ def _families(services: Services, es_prefix: str | None) -> dict[str, web.Applic
     """Each family's application by the path prefix it owns; a family may own several."""
     native = native_app(services)
     setup_openapi(native)
+    loki = loki_app(services)
+    add_query_routes(loki, services)
     families = {
         NATIVE_PREFIX: native,
         MODELARTS_PREFIX: modelarts_app(services),
         ABEJA_PREFIX: abeja_app(services),
+        LOKI_PREFIX: loki,
         **iceprod_apps(services),
         **scale_apps(services),
     }

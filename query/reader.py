@@ -28,6 +28,9 @@ class LineQuery:
     stream_id: str | None = None
     contains: str | None = None  # case-insensitive substring of the message
     fields: dict[str, str] = field(default_factory=dict)  # exact values of `fields.<key>`
+    stream_ids: tuple[str, ...] | None = None  # lines of any of these streams (none: no line)
+    # Case-sensitive substrings of the message, prefiltered here as a superset; the caller checks them exactly.
+    substrings: tuple[str, ...] = ()
 
     def fingerprint_parts(self) -> tuple[Any, ...]:
         return (
@@ -39,6 +42,8 @@ class LineQuery:
             self.stream_id,
             self.contains,
             sorted(self.fields.items()),
+            self.stream_ids,
+            self.substrings,
         )
 
 
@@ -95,7 +100,21 @@ def build_filter(query: LineQuery) -> list[dict[str, Any]]:
     if query.contains:
         clauses.append(_contains_clause(query.contains))
     clauses.extend({"term": {f"fields.{key}": value}} for key, value in sorted(query.fields.items()))
+    if query.stream_ids is not None:
+        clauses.append({"terms": {"stream_id": list(query.stream_ids)}})
+    clauses.extend(_substring_prefilter(needle) for needle in query.substrings if needle)
     return clauses
+
+
+def _substring_prefilter(needle: str) -> dict[str, Any]:
+    # Every line containing `needle` matches; a few more may (case). Messages past the keyword's
+    # ignore_above have no `message.raw`: they pass and the caller's exact check decides.
+    return {
+        "bool": {
+            "should": [_contains_clause(needle), {"bool": {"must_not": [{"exists": {"field": "message.raw"}}]}}],
+            "minimum_should_match": 1,
+        }
+    }
 
 
 def _contains_clause(needle: str) -> dict[str, Any]:

@@ -31,6 +31,11 @@ class StreamReader:
         windowed = query.start_ns is not None or query.end_ns is not None
         return [s for s in streams if s.lines > 0] if windowed else streams
 
+    async def registered(self, tenant: str, labels: dict[str, str], limit: int) -> list[StreamInfo]:
+        """Registered streams having all these labels, without line statistics (cheap)."""
+        docs = await self._registered(tenant, labels, None, limit)
+        return [StreamInfo(doc["stream_id"], doc["labels"], doc.get("metadata") or {}) for doc in docs]
+
     async def _registered(
         self, tenant: str, labels: dict[str, str], exact_id: str | None, limit: int
     ) -> list[dict[str, Any]]:
