@@ -159,26 +159,39 @@ def _label_expr(expr: LabelExpr, labels: dict[str, str]) -> bool:
     if isinstance(expr, LabelBool):
         if expr.op == "and":
             return _label_expr(expr.left, labels) and _label_expr(expr.right, labels)
-        return _label_expr(expr.left, labels) or _label_expr(expr.right, labels)
+        # Loki evaluates both sides of `or`: either may mark the line with an error.
+        left = _label_expr(expr.left, labels)
+        right = _label_expr(expr.right, labels)
+        return left or right
     return _compare(expr, labels)
 
 
 def _compare(cmp: LabelCompare, labels: dict[str, str]) -> bool:
+    """Loki's rules: once a line has an error, only filters on `__error__` can drop it; a
+    numeric filter drops a line without the label and marks one whose value is not a number."""
+    if cmp.name != ERROR_LABEL and ERROR_LABEL in labels:
+        return True
+    if cmp.kind != "string" and cmp.name not in labels:
+        return False
     actual = labels.get(cmp.name, "")
     if cmp.kind == "string":
-        if cmp.op in ("=", "=="):
-            return actual == cmp.text
-        if cmp.op == "!=":
-            return actual != cmp.text
-        assert cmp.pattern is not None
-        found = cmp.pattern.fullmatch(actual) is not None
-        return found if cmp.op == "=~" else not found
+        return _string_compare(cmp, actual)
     number = _as_number(cmp.kind, actual)
     if number is None:
         # Loki keeps the line and marks it, so `| __error__=""` can drop it afterwards.
         labels[ERROR_LABEL] = LABEL_FILTER_ERROR
         return True
     return _order(cmp.op, number, cmp.number)
+
+
+def _string_compare(cmp: LabelCompare, actual: str) -> bool:
+    if cmp.op in ("=", "=="):
+        return actual == cmp.text
+    if cmp.op == "!=":
+        return actual != cmp.text
+    assert cmp.pattern is not None
+    found = cmp.pattern.fullmatch(actual) is not None
+    return found if cmp.op == "=~" else not found
 
 
 def _as_number(kind: str, text: str) -> float | None:
