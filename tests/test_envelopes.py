@@ -46,7 +46,9 @@ TEST_ROUTE_PREFIX = {
     "scale": "/v6",
     "modelarts": "/v1",
     "abeja": "/organizations",
+    "loki": "/loki",
 }
+LOKI_RANGE = "/loki/api/v1/query_range"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +86,11 @@ def _abeja(body: dict[str, Any], status: int) -> bool:
     return set(body) == {"error", "error_description"} and bool(body["error_description"])
 
 
+def _loki(body: dict[str, Any], status: int) -> bool:
+    fields = {"status", "errorType", "error", "code", "message"}
+    return set(body) == fields and body["status"] == "error" and body["code"] == status and bool(body["message"])
+
+
 ENVELOPES: dict[str, Callable[[dict[str, Any], int], bool]] = {
     "native": _native,
     "es": _es,
@@ -91,6 +98,7 @@ ENVELOPES: dict[str, Callable[[dict[str, Any], int], bool]] = {
     "scale": _scale,
     "modelarts": _modelarts,
     "abeja": _abeja,
+    "loki": _loki,
 }
 
 CASES: list[tuple[str, int, Call]] = [
@@ -142,6 +150,14 @@ CASES: list[tuple[str, int, Call]] = [
     ("abeja", 429, Call("POST", "/organizations/_test/stream", setup="write_blocked")),
     ("abeja", 503, Call("GET", f"{ABEJA_RUN}/logs", setup="no_storage")),
     ("abeja", 500, Call("GET", "/organizations/_test/bug")),
+    ("loki", 400, Call("GET", LOKI_RANGE + "?query=%7Bapp%3D%22x%22%7D%20%7C%20unwrap%20n")),
+    ("loki", 401, Call("GET", LOKI_RANGE + "?query=%7Bapp%3D%22x%22%7D", token=None)),
+    ("loki", 404, Call("GET", "/loki/api/v1/nowhere")),
+    ("loki", 405, Call("PUT", LOKI_RANGE)),
+    ("loki", 413, Call("POST", "/loki/_test/body", body=TOO_LARGE)),
+    ("loki", 429, Call("POST", "/loki/_test/stream", setup="write_blocked")),
+    ("loki", 503, Call("GET", LOKI_RANGE + "?query=%7Bapp%3D%22x%22%7D", setup="no_storage")),
+    ("loki", 500, Call("GET", "/loki/_test/bug")),
 ]
 
 

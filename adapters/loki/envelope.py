@@ -8,7 +8,7 @@ from aiohttp import web
 
 from logriver.core.errors import LogriverError
 from logriver.core.web import family_app, json_response, retry_headers
-from logriver.services import Services
+from logriver.services import SERVICES, Services
 
 LOKI_PREFIX = "/loki"
 _ERROR_TYPES = {400: "bad_data", 404: "not_found", 413: "bad_data", 422: "execution", 429: "too_many_requests"}
@@ -33,4 +33,6 @@ def success(data: Any) -> web.Response:
 
 def loki_app(services: Services) -> web.Application:
     """The `/loki` family: Loki's routes under `/api/v1`, every error in Loki's shape."""
-    return family_app(services.settings, services.tokens, loki_error_response)
+    app = family_app(services.settings, services.tokens, loki_error_response)
+    app[SERVICES] = services
+    return app

@@ -16,12 +16,13 @@ from logriver.adapters.loki.logql_lexer import bytes_value, duration_ns, unsuppo
 from logriver.adapters.loki.logql_metrics import Scalar, format_time, format_value
 from logriver.adapters.loki.logql_pipeline import parse_json, parse_logfmt, selector_matches
 from logriver.adapters.loki.params import param_error, parse_step, parse_window
-from logriver.adapters.loki.requests import ENGINE, LOKI_SERVICES, caller, now_ns, request_params, selector_query
+from logriver.adapters.loki.requests import ENGINE, caller, now_ns, request_params, selector_query
 from logriver.core.params import int_or_none
 from logriver.core.streams import StreamInfo
 from logriver.core.web import json_response
 from logriver.query.reader import LineQuery
 from logriver.query.streams import MAX_STREAMS
+from logriver.services import SERVICES
 
 BUILD_VERSION = "3.0.0"  # the Loki API level answered: Grafana turns features on by it
 DETECTED_LINE_LIMIT = 1000  # lines detected fields are taken from, newest first (Loki's default)
@@ -31,7 +32,7 @@ MAX_DETECTED_LINE_LIMIT = 5000
 async def _window_streams(request: web.Request, params: Mapping[str, str], query_text: str) -> list[StreamInfo]:
     """The caller's streams with lines in [start, end), narrowed by a selector when one is given."""
     who = caller(request)
-    services = request.app[LOKI_SERVICES]
+    services = request.app[SERVICES]
     start, end = parse_window(params, now_ns(request), services.settings)
     selector = selector_query(query_text).selector if query_text.strip() else None
     eq = {} if selector is None else _eq(selector)
@@ -88,7 +89,7 @@ async def index_stats_handler(request: web.Request) -> web.Response:
     total_bytes = 0
     if streams:
         who = caller(request)
-        services = request.app[LOKI_SERVICES]
+        services = request.app[SERVICES]
         start, end = parse_window(params, now_ns(request), services.settings)
         ids = tuple(sorted(s.stream_id for s in streams))
         query = LineQuery(who.tenant, start_ns=start, end_ns=end, stream_ids=ids)
@@ -108,7 +109,7 @@ async def _volume(request: web.Request, ranged: bool) -> web.Response:
     """Bytes of lines per series: `sum by (<target labels>) (bytes_over_time(selector[...]))`."""
     who = caller(request)
     params = await request_params(request)
-    services = request.app[LOKI_SERVICES]
+    services = request.app[SERVICES]
     log = selector_query(params.get("query", ""))
     if log.stages:
         raise unsupported("volume with a pipeline", "give a stream selector only")
@@ -152,7 +153,7 @@ async def _detected(request: web.Request) -> tuple[dict[str, Counter[str]], dict
     """Values and parsers of each field in the newest lines of `query` (as many as `line_limit`)."""
     who = caller(request)
     params = await request_params(request)
-    services = request.app[LOKI_SERVICES]
+    services = request.app[SERVICES]
     log = selector_query(params.get("query", ""))
     start, end = parse_window(params, now_ns(request), services.settings)
     limit = _limit(

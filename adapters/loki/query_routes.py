@@ -21,14 +21,13 @@ from logriver.adapters.loki.params import (
     parse_range,
     parse_time,
 )
-from logriver.adapters.loki.requests import ENGINE, LOKI_SERVICES, caller, now_ns, request_params
-from logriver.services import Services
+from logriver.adapters.loki.requests import ENGINE, caller, now_ns, request_params
+from logriver.services import SERVICES, Services
 
 
 def add_query_routes(app: web.Application, services: Services) -> None:
     """Loki's read API on the `/loki` family app (paths relative to its prefix)."""
     app[ENGINE] = LogQLEngine(services.reader, services.streams, services.settings)
-    app[LOKI_SERVICES] = services
     for path, handler in (
         ("/api/v1/query_range", query_range_handler),
         ("/api/v1/query", query_handler),
@@ -42,7 +41,7 @@ def add_query_routes(app: web.Application, services: Services) -> None:
 async def query_range_handler(request: web.Request) -> web.Response:
     who = caller(request)
     params = await request_params(request)
-    parsed = parse_range(params, now_ns(request), request.app[LOKI_SERVICES].settings)
+    parsed = parse_range(params, now_ns(request), request.app[SERVICES].settings)
     expr = parse_logql(parsed.query)
     engine = request.app[ENGINE]
     if isinstance(expr, LogQuery):
@@ -55,7 +54,7 @@ async def query_range_handler(request: web.Request) -> web.Response:
 async def query_handler(request: web.Request) -> web.Response:
     who = caller(request)
     params = await request_params(request)
-    settings = request.app[LOKI_SERVICES].settings
+    settings = request.app[SERVICES].settings
     query = params.get("query", "")
     if not query.strip():
         raise param_error("query", "the query parameter is required and must not be empty")

@@ -12,10 +12,9 @@ from logriver.adapters.loki.logql_parser import parse_logql
 from logriver.core.auth import Principal
 from logriver.core.errors import ForbiddenError
 from logriver.core.web import principal
-from logriver.services import Services
+from logriver.services import SERVICES
 
 ENGINE = web.AppKey("logql_engine", LogQLEngine)
-LOKI_SERVICES = web.AppKey("loki_services", Services)
 
 
 async def request_params(request: web.Request) -> MultiDictProxy[str]:
@@ -42,7 +41,7 @@ def caller(request: web.Request) -> Principal:
 
 
 def now_ns(request: web.Request) -> int:
-    return request.app[LOKI_SERVICES].storage.clock.now_ns()
+    return request.app[SERVICES].storage.clock.now_ns()
 
 
 def selector_query(text: str, name: str = "query") -> LogQuery:

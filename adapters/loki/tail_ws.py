@@ -21,9 +21,10 @@ from logriver.adapters.loki.logql_ast import LogQuery
 from logriver.adapters.loki.logql_eval import Entry
 from logriver.adapters.loki.logql_pipeline import build_pipeline, selector_matches
 from logriver.adapters.loki.params import param_error, parse_limit, parse_time
-from logriver.adapters.loki.requests import ENGINE, LOKI_SERVICES, caller, now_ns, request_params, selector_query
+from logriver.adapters.loki.requests import ENGINE, caller, now_ns, request_params, selector_query
 from logriver.query.reader import LineQuery
 from logriver.query.tail import Dropped, Ended, Heartbeat, TailLine
+from logriver.services import SERVICES
 
 MAX_DELAY_SECONDS = 5  # Loki's bound on delay_for
 MAX_DROPPED_LISTED = 1000  # dropped_entries in one message; a larger loss is listed over several
@@ -32,7 +33,7 @@ MAX_DROPPED_LISTED = 1000  # dropped_entries in one message; a larger loss is li
 async def tail_handler(request: web.Request) -> web.StreamResponse:
     who = caller(request)
     params = await request_params(request)
-    services = request.app[LOKI_SERVICES]
+    services = request.app[SERVICES]
     log = selector_query(params.get("query", ""))
     limit = parse_limit(params, services.settings)
     _check_delay(params.get("delay_for", ""))
