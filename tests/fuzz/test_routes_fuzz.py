@@ -31,6 +31,7 @@ FAMILIES = {
     "scale": re.compile(r"^/v\d+/job-executions/"),
     "modelarts": re.compile(r"^/v1/[^/]+/services/"),
     "abeja": re.compile(r"^/organizations/"),
+    "loki": re.compile(r"^/loki/"),
     "viewer": re.compile(r"^/$|^/viewer(/|$)"),
 }
 TOKEN = b"Bearer admin-acme"
