@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale-lines", type=int, default=100_000, help="lines per worker count (0 skips)")
     parser.add_argument("--tail-seconds", type=float, default=60.0, help="seconds of tail per worker count (0 skips)")
     parser.add_argument("--tail-interval", type=float, default=0.2, help="seconds between the tailed lines")
+    parser.add_argument("--logql-lines", type=int, default=100_000, help="lines of the LogQL stream (0 skips it)")
     parser.add_argument("--browser-lines", type=int, default=0, help="lines of the viewer's browser bench (0 skips it)")
     parser.add_argument(
         "--keep", action="store_true", help=f"keep the depth stream ({DEPTH_PREFIX}-*) for the next run"
@@ -73,6 +74,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--workers must be comma-separated integers, e.g. 1,2")
     if not args.worker_counts or min(args.worker_counts) < 1:
         parser.error("--workers counts must be at least 1")
+    if args.logql_lines < 0:
+        parser.error("--logql-lines must be >= 0")
     if args.scale_lines < 0 or args.tail_seconds < 0 or args.tail_interval <= 0:
         parser.error("--scale-lines and --tail-seconds must be >= 0, --tail-interval > 0")
 
@@ -114,6 +117,11 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
                 tails.append(await measure_tail(cluster, count, args.tail_seconds, args.tail_interval))
             print("\n".join(tail_lines(tails, args.tail_interval)), flush=True)
             tail_p99 = tail_p99_ms(tails)
+        if args.logql_lines:
+            from bench.logql import logql_lines, measure_logql
+
+            logql = await measure_logql(cluster, args.logql_lines, args.batch, args.concurrency, args.repeat)
+            print("\n".join(logql_lines(logql)), flush=True)
         if args.browser_lines:
             from bench.browser import browser_lines, measure_browser
 

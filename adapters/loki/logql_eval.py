@@ -87,7 +87,8 @@ class LogQLEngine:
             return []
         pipeline = build_pipeline(log)
         out: list[Entry] = []
-        batch = min(SCAN_BATCH, max(limit * 2, 500))
+        # Storage has already narrowed the lines; a few more than the limit usually suffice.
+        batch = min(SCAN_BATCH, limit + limit // 10 + 10)
         async for line in self._scan(query, "newer" if direction == "forward" else "older", batch):
             if not selector_matches(log.selector, line.labels):
                 continue
@@ -99,6 +100,7 @@ class LogQLEngine:
         return out
 
     async def _scan(self, query: LineQuery, direction: Direction, batch: int) -> AsyncIterator[Line]:
+        """Lines in order, in batches that double up to SCAN_BATCH while more are wanted."""
         after: SortKey | None = None
         scanned = 0
         while True:
@@ -111,6 +113,7 @@ class LogQLEngine:
             if scanned >= self.max_scanned:
                 raise self._scan_limit()
             after = lines[-1].key
+            batch = min(batch * 2, SCAN_BATCH)
 
     def _scan_limit(self) -> LimitError:
         return LimitError(
