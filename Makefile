@@ -20,7 +20,13 @@ check: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy -p logriver
 
-test: check
+# Grafana's LogQL grammar from npm, the syntax reference of the LogQL tests.
+LEZER := tests/adapters/loki/lezer
+$(LEZER)/node_modules/.installed: $(LEZER)/package-lock.json
+	cd $(LEZER) && npm ci --silent --no-audit --no-fund
+	touch $@
+
+test: check $(LEZER)/node_modules/.installed
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed

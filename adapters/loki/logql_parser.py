@@ -135,12 +135,11 @@ class _Parser:
         return left
 
     def unary(self, depth: int) -> Expr:
+        # As in Loki's grammar, a sign belongs to a number literal only.
         if self.is_op("-", "+"):
             sign = self.take().text
-            operand = self.metric(self.unary(depth + 1))
-            if isinstance(operand, NumberLit):
-                return NumberLit(-operand.value if sign == "-" else operand.value)
-            return BinaryOp("*", NumberLit(-1.0 if sign == "-" else 1.0), operand)
+            number = self.expect_kind("number", f"a number after the sign {sign!r}")
+            return NumberLit(-float(number.text) if sign == "-" else float(number.text))
         return self.primary(depth)
 
     def metric(self, expr: Expr) -> MetricExpr:
@@ -248,9 +247,7 @@ class _Parser:
         tok = self.take()
         value = duration_ns(tok.text) if tok.kind == "duration" else None
         if not value:
-            raise parse_error(
-                tok.pos, f"syntax error: the range must be a positive duration such as 5m, got {tok.text!r}"
-            )
+            raise parse_error(tok.pos, f"the range must be a positive duration such as 5m, got {tok.text!r}")
         self.expect("]")
         return value
 

@@ -28,7 +28,7 @@ ACCEPTED = [
     'count_over_time(({app="a"} | json)[1h30m])',
     'count_over_time({app="a"}[1m] |= "x")',
     "vector(1)+vector(1)",
-    "-vector(2) ^ 2 * 3 % 4 / 5 - 6",
+    "-2 * vector(2) ^ 2 * 3 % 4 / 5 - 6",
     'avg(count_over_time({a="b"}[1m])) / sum(count_over_time({a="b"}[1m]))',
 ]
 REFUSED = [
@@ -53,6 +53,7 @@ REFUSED = [
     ('topk(0, count_over_time({app="a"}[1m]))', "at least 1"),
     ('{app="a"} | status > "x"', "not strings"),
     ('{app="a"} + 1', "cannot be an operand"),
+    ("-vector(1)", "a number after the sign"),
     ('{app="\\q"}', "invalid escape"),
     ("x" * (MAX_QUERY_LENGTH + 1), "limit"),
 ]
