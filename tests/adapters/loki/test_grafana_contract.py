@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from time import time_ns
 
 import pytest
 from aiohttp import WSMsgType
@@ -303,3 +304,34 @@ async def test_no_route_reaches_another_tenant(loaded):
     assert response.status == 403 and "X-Scope-OrgID" in check_error(await response.json())
     # The same calls with the owner's token do see the lines: the empty answers above are isolation.
     assert (await api.get("/loki/api/v1/query_range", query=selector, limit="1000", **window))["data"]["result"]
+
+
+async def test_line_filters_find_lines_past_the_keyword_limit(make_api):
+    """A message longer than the keyword's 2048 characters has no keyword: the prefilter lets it through."""
+    api = await make_api()
+    long_line = "x" * 3000 + " NeedleInALongLine " + "y" * 100
+    lines = [
+        {"@timestamp": ts(-i), "message": text} for i, text in enumerate([long_line, "NeedleInALongLine short", "z"])
+    ]
+    await api.post_lines({"labels": {"app": "long"}, "lines": lines})
+    body = await api.get("/loki/api/v1/query_range", query='{app="long"} |= "NeedleInALongLine"', limit="10")
+    got = [line for s in body["data"]["result"] for _, line in s["values"]]
+    assert sorted(got) == sorted([long_line, "NeedleInALongLine short"])
+    body = await api.get("/loki/api/v1/query_range", query='{app="long"} |= "needleinalongline"', limit="10")
+    assert body["data"]["result"] == []  # case-sensitive, though storage's prefilter is not
+
+
+async def test_tail_with_start_sends_earlier_lines_first_and_none_twice(make_api):
+    api = await make_api()
+    earlier = [{"@timestamp": ts(-5 + i), "message": f"early {i}"} for i in range(3)]
+    await api.post_lines({"labels": {"app": "back"}, "lines": earlier})
+    params = {"query": '{app="back"}', "start": str(time_ns() - 60 * NS_PER_SECOND), "limit": "100"}
+    async with api.http.ws_connect("/loki/api/v1/tail", params=params, headers=auth()) as ws:
+        first = (await ws.receive(timeout=20)).json()
+        assert [line for s in first["streams"] for _, line in s["values"]] == ["early 0", "early 1", "early 2"]
+        await api.post_lines({"labels": {"app": "back"}, "lines": [{"@timestamp": ts(), "message": "late"}]})
+        received: list[str] = []
+        while "late" not in received:
+            frame = (await ws.receive(timeout=20)).json()
+            received += [line for s in frame["streams"] for _, line in s["values"]]
+        assert received == ["late"]  # the earlier lines are not sent again by the live part
