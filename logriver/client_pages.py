@@ -54,10 +54,18 @@ def format_stream(stream: dict[str, Any], as_json: bool) -> str:
     return f"{stream.get('last_timestamp') or '-'} {stream.get('lines', 0)} {{{labels}}}"
 
 
-async def list_streams(target: Target, params: dict[str, str], out: TextIO, limit: int | None, as_json: bool) -> int:
+async def list_streams(
+    target: Target,
+    params: dict[str, str],
+    out: TextIO,
+    *,
+    limit: int | None = None,
+    page_size: int = STREAMS_PAGE,
+    as_json: bool = False,
+) -> int:
     """Print the streams page by page, at most `limit`; how many were printed."""
     printed = 0
-    pages = Pages(target, "/api/v1/streams", params | {"limit": str(_next_size(STREAMS_PAGE, limit, 0))})
+    pages = Pages(target, "/api/v1/streams", params | {"limit": str(_next_size(page_size, limit, 0))})
     async for page in pages.walk("next_token"):
         # A server from before paging ignores `limit` beyond its own page; never print past it.
         for stream in page["streams"][: None if limit is None else limit - printed]:
@@ -65,7 +73,7 @@ async def list_streams(target: Target, params: dict[str, str], out: TextIO, limi
             printed += 1
         if limit is not None and printed >= limit:
             return printed
-        pages.params["limit"] = str(_next_size(STREAMS_PAGE, limit, printed))
+        pages.params["limit"] = str(_next_size(page_size, limit, printed))
     return printed
 
 
@@ -122,6 +130,9 @@ def add_page_commands(commands: Any) -> None:
         "--sort", choices=["recent", "labels"], default="recent", help="recent: newest line first (default); labels"
     )
     streams.add_argument("--limit", type=_count, help="print at most this many streams (default all)")
+    streams.add_argument(
+        "--page-size", type=_count, default=STREAMS_PAGE, help=f"streams per request (default {STREAMS_PAGE})"
+    )
     streams.add_argument("--json", action="store_true", help="one JSON object per stream")
     streams.set_defaults(run=_run_streams)
 
@@ -169,7 +180,10 @@ def _run_streams(args: argparse.Namespace) -> int:
         params["match"] = args.match
     if args.sort == "labels":
         params["sort"] = "labels"
-    return _run(list_streams(target_from_args(args), params, sys.stdout, args.limit, args.json))
+    listing = list_streams(
+        target_from_args(args), params, sys.stdout, limit=args.limit, page_size=args.page_size, as_json=args.json
+    )
+    return _run(listing)
 
 
 def _run_lines(args: argparse.Namespace) -> int:
