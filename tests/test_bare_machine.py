@@ -75,7 +75,7 @@ def bare_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     home.chmod(0o755)
     env = {key: value for key, value in os.environ.items() if key not in ("ES_JAVA_HOME", "JAVA_HOME")}
     env |= {
-        "PATH": bare_path(tmp_path / "shadow"),
+        "PATH": bare_path(home / "path"),  # inside home: Elasticsearch's user runs its tools from there
         "LOGRIVER_ES_HOME": str(home),
         "LOGRIVER_ES_PORT": str(_free_port()),
         "LOGRIVER_ES_HEAP_MB": "512",
