@@ -85,6 +85,7 @@ class PushOptions:
     batch_bytes: int = 1 << 20
     flush_seconds: float = 1.0
     retry_seconds: float = 300.0  # how long one batch is retried before the push gives up
+    refresh: bool = False  # each batch answers once its lines are searchable (a script reads right after)
 
 
 @dataclass
@@ -228,7 +229,8 @@ class Pusher:
         backoff = BACKOFF_MIN_SECONDS
         while True:
             try:
-                async with session.post(self.target.endpoint("/api/v1/lines"), data=body, headers=headers) as response:
+                url = self.target.endpoint("/api/v1/lines" + ("?refresh=wait_for" if self.options.refresh else ""))
+                async with session.post(url, data=body, headers=headers) as response:
                     if response.status == 200:
                         result: dict[str, Any] = await response.json()
                         return result
@@ -314,6 +316,7 @@ def add_push_command(commands: Any) -> None:
     push.add_argument("--flush-seconds", type=float, default=1.0, help="send what arrived after this long (default 1)")
     push.add_argument("--retry-seconds", type=float, default=300.0, help="give up retrying a batch after this long")
     push.add_argument("--tee", action="store_true", help="also copy the input to stdout")
+    push.add_argument("--refresh", action="store_true", help="return once the lines are searchable")
     push.add_argument("--url", help="logriver base URL (LOGRIVER_URL, default http://127.0.0.1:8080)")
     push.add_argument("--token", help="API token with the write role (LOGRIVER_TOKEN)")
     push.set_defaults(run=_run_push)
@@ -345,6 +348,7 @@ def _run_push(args: argparse.Namespace) -> int:
         batch_lines=args.batch_lines,
         flush_seconds=args.flush_seconds,
         retry_seconds=args.retry_seconds,
+        refresh=args.refresh,
     )
     pusher = Pusher(target_from_args(args), options, sys.stderr)
     try:
