@@ -67,8 +67,7 @@ async def list_streams(
     printed = 0
     pages = Pages(target, "/api/v1/streams", params | {"limit": str(_next_size(page_size, limit, 0))})
     async for page in pages.walk("next_token"):
-        # A server from before paging ignores `limit` beyond its own page; never print past it.
-        for stream in page["streams"][: None if limit is None else limit - printed]:
+        for stream in page["streams"]:
             print(format_stream(stream, as_json), file=out, flush=True)
             printed += 1
         if limit is not None and printed >= limit:

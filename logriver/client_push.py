@@ -26,13 +26,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, BinaryIO, TextIO
 
 import aiohttp
 import orjson
 
 from logriver.client_cli import Target, parse_label, refusal_text, target_from_args
-from logriver.core.timeutil import NS_PER_SECOND, format_rfc3339_ns
+from logriver.core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, NS_PER_SECOND, format_rfc3339_ns
 
 RETRYABLE = frozenset({429, 502, 503, 504})  # the server asks for a retry; 4xx else is final
 BACKOFF_MIN_SECONDS = 0.5  # without Retry-After (connection lost): doubling up to the max
@@ -60,15 +61,19 @@ class TimestampRule:
             return None
         text = match.group("ts") if "ts" in self.regex.groupindex else match.group(1 if match.re.groups else 0)
         try:
-            return self._parse(text.strip())
-        except (ValueError, OverflowError):
+            found = self._parse(text.strip())
+        except (ValueError, ArithmeticError):  # ArithmeticError: overflow, also Decimal's
             return None
+        # Outside what can be printed and stored, the text is not this line's time after all.
+        return found if MIN_STORABLE_NS <= found <= MAX_STORABLE_NS else None
 
     def _parse(self, text: str) -> int:
-        if self.fmt == "epoch":
-            return int(float(text) * NS_PER_SECOND)
-        if self.fmt == "epoch_ms":
-            return int(float(text) * 1_000_000)
+        # Decimal, not float: a float has no room for the nanoseconds of a current epoch time.
+        if self.fmt in ("epoch", "epoch_ms"):
+            number = Decimal(text)
+            if not number.is_finite() or number.adjusted() > 20:  # `1e999999` would take minutes to expand
+                raise ValueError(f"{text!r} is no epoch time")
+            return int(number * (NS_PER_SECOND if self.fmt == "epoch" else 1_000_000))
         parsed = datetime.fromisoformat(text) if self.fmt == "iso" else datetime.strptime(text, self.fmt)
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)

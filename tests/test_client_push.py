@@ -11,8 +11,11 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from logriver.client_push import TimestampRule, retry_after_seconds
+from logriver.client_push import Stamper, TimestampRule, retry_after_seconds
 from logriver.core.timeutil import format_rfc3339_ns, now_ns, parse_rfc3339_ns
 from tests.clientproc import client_env, logriver_command, run_logriver
 from tests.helpers import ApiClient, auth
@@ -207,6 +210,17 @@ def test_timestamp_rule_formats():
     assert TimestampRule(re.compile(r"^(\d+)"), "epoch_ms").find_ns("1700000000123 x") == (1_700_000_000_123_000_000)
     naive = TimestampRule(re.compile(r"^(\S+)"), "iso")
     assert naive.find_ns("2026-01-02T03:04:05.123456 x") == parse_rfc3339_ns("2026-01-02T03:04:05.123456Z")
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.text(max_size=60), st.from_regex(r"-?\d{1,40}(\.\d{1,12})?([eE]-?\d{1,6})?", fullmatch=True)),
+    st.sampled_from(["iso", "epoch", "epoch_ms", "%Y-%m-%d %H:%M:%S"]),
+)
+def test_any_text_gets_a_printable_time_or_its_predecessors(text, fmt):
+    stamper = Stamper(TimestampRule(re.compile(r"^(\S+)"), fmt))
+    stamper.stamp("2026-01-02T03:04:05Z first", 1)
+    assert parse_rfc3339_ns(stamper.stamp(text, 2)) >= 0
 
 
 def test_retry_after_forms():
