@@ -53,6 +53,13 @@ async def test_lines_from_files_in_order_then_stdin(api, es, settings, tmp_path)
     assert await stored_messages(api, es, settings, job="files") == ["a1", "a2", "s1", "", "s2", "b1", "b2"]
 
 
+async def test_tee_copies_the_input(api):
+    done = await run_logriver(api, "push", "-l", "job=tee", "--tee", "--refresh", stdin=b"one\ntwo")
+    assert done.code == 0, done.err
+    assert done.out == "one\ntwo"
+    assert [line["message"] for line in (await api.get_lines(labels__job="tee"))["lines"]] == ["one", "two"]
+
+
 async def test_same_run_id_again_stores_nothing_twice(api, es, settings):
     lines = b"".join(b"line %d\n" % n for n in range(50))
     for _ in range(2):
