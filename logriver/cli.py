@@ -12,6 +12,8 @@ from typing import Any
 
 from logriver import esruntime
 from logriver.client_cli import add_client_commands
+from logriver.client_pages import add_page_commands
+from logriver.client_push import add_push_command
 from logriver.core.auth import TokenStore
 from logriver.core.errors import LogriverError
 from logriver.core.settings import Settings, SettingsError
@@ -74,8 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Further commands (tail, search) add their sub-parsers here.
-CLI_EXTENSIONS: list[Callable[[Any], None]] = [add_client_commands]
+# The client commands (tail, search, push, streams, lines) add their sub-parsers here.
+CLI_EXTENSIONS: list[Callable[[Any], None]] = [add_client_commands, add_push_command, add_page_commands]
 
 
 def _run_es(args: argparse.Namespace) -> int:
@@ -99,9 +101,16 @@ def _run_single(args: argparse.Namespace, settings: Settings) -> int:
         print("stopped" if local.stop() else "not running")
     else:
         status = local.status()
-        print(f"running: {status}" if status else "not running")
+        print(describe_node(local.name, status) if status else "not running")
         return 0 if status else 3
     return 0
+
+
+def describe_node(name: str, status: dict[str, Any]) -> str:
+    """One line a person reads: `default http://127.0.0.1:9250 pid 4759 healthy, Elasticsearch 9.2.4`."""
+    health = "healthy" if status["healthy"] else "not healthy (starting, or another cluster on its port)"
+    version = f", Elasticsearch {status['version']}" if status.get("version") else ""
+    return f"{name} {status['url']} pid {status['pid']} {health}{version}"
 
 
 def _run_cluster(args: argparse.Namespace, settings: Settings) -> int:

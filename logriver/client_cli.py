@@ -111,7 +111,7 @@ async def read_events(content: aiohttp.StreamReader) -> AsyncIterator[ServerEven
             yield event
 
 
-async def _refusal(response: aiohttp.ClientResponse) -> str:
+async def refusal_text(response: aiohttp.ClientResponse) -> str:
     try:
         error = (await response.json(content_type=None))["error"]
         return f"{response.status} {error['type']}: {error['message']}"
@@ -122,8 +122,18 @@ async def _refusal(response: aiohttp.ClientResponse) -> str:
 class TailClient:
     """Follows the tail across reconnects, remembering the last event id."""
 
-    def __init__(self, target: Target, selection: Selection, out: TextIO, err: TextIO, as_json: bool = False):
+    def __init__(
+        self,
+        target: Target,
+        selection: Selection,
+        out: TextIO,
+        err: TextIO,
+        as_json: bool = False,
+        *,
+        since: str | None = None,
+    ):
         self.target, self.selection = target, selection
+        self.since = since  # a duration: the first session starts with the lines accepted in it
         self.out, self.err = out, err
         self.as_json = as_json
         self.last_id: str | None = None
@@ -151,14 +161,17 @@ class TailClient:
 
     async def _follow(self, session: aiohttp.ClientSession, max_lines: int | None) -> str:
         headers = self.target.headers() | {"Accept": "text/event-stream"}
+        params = self.selection.params()
         if self.last_id:
             headers["Last-Event-ID"] = self.last_id
+        elif self.since:
+            params["since"] = self.since
         url = self.target.endpoint("/api/v1/tail")
-        async with session.get(url, params=self.selection.params(), headers=headers) as response:
+        async with session.get(url, params=params, headers=headers) as response:
             if 400 <= response.status < 500 and response.status != 429:
-                raise ClientError(await _refusal(response))
+                raise ClientError(await refusal_text(response))
             if response.status != 200:
-                return f"server answered {await _refusal(response)}"
+                return f"server answered {await refusal_text(response)}"
             self.delay = RECONNECT_MIN_SECONDS
             async for event in read_events(response.content):
                 outcome = self._handle(event, max_lines)
@@ -220,7 +233,7 @@ async def _get_json(target: Target, path: str, params: dict[str, str]) -> Any:
         session.get(target.endpoint(path), params=params, headers=target.headers()) as response,
     ):
         if response.status != 200:
-            raise ClientError(await _refusal(response))
+            raise ClientError(await refusal_text(response))
         return await response.json()
 
 
@@ -230,6 +243,12 @@ def since_start(duration: str) -> str:
     if duration_ms is None:
         raise argparse.ArgumentTypeError(f"{duration!r} is not a duration such as 30s, 15m, 2h or 7d")
     return format_rfc3339_ns(now_ns() - duration_ms * NS_PER_MS)
+
+
+def _duration(text: str) -> str:
+    if parse_duration_ms(text) is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 30s, 15m, 2h or 7d")
+    return text.strip()
 
 
 def parse_label(text: str) -> tuple[str, str]:
@@ -245,6 +264,9 @@ def add_client_commands(commands: Any) -> None:
     tail = commands.add_parser("tail", help="print new lines as they arrive, until interrupted")
     _add_common_options(tail)
     tail.add_argument("-n", "--max-lines", type=int, help="exit after printing this many lines")
+    tail.add_argument(
+        "--since", type=_duration, help="start with the lines accepted this long ago (30s, 10m, 2h), then follow"
+    )
     tail.set_defaults(run=_run_tail)
     found = commands.add_parser("search", help="search lines once and print them")
     found.add_argument("query", nargs="?", help='q syntax: words, "phrases", field:value, AND/OR/NOT')
@@ -275,7 +297,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", help="API token (LOGRIVER_TOKEN)")
 
 
-def _target(args: argparse.Namespace) -> Target:
+def target_from_args(args: argparse.Namespace) -> Target:
     """Flags win over the LOGRIVER_URL / LOGRIVER_TOKEN settings."""
     settings = Settings.from_env(os.environ)
     return Target(args.url or settings.url, args.token or settings.token or None)
@@ -283,7 +305,7 @@ def _target(args: argparse.Namespace) -> Target:
 
 def _run_tail(args: argparse.Namespace) -> int:
     selection = Selection(dict(args.label), args.q)
-    client = TailClient(_target(args), selection, sys.stdout, sys.stderr, args.json)
+    client = TailClient(target_from_args(args), selection, sys.stdout, sys.stderr, args.json, since=args.since)
     try:
         return asyncio.run(client.run(args.max_lines))
     except KeyboardInterrupt:
@@ -300,7 +322,7 @@ def _run_search(args: argparse.Namespace) -> int:
     selection = Selection(dict(args.label), args.query or args.q)
     return asyncio.run(
         search(
-            _target(args),
+            target_from_args(args),
             selection,
             sys.stdout,
             sys.stderr,

@@ -9,7 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
-from logriver.core.fields import TimestampField
+from logriver.core.fields import DurationField, TimestampField
 from logriver.ingest.schemas import LineSchema, StreamSchema, WrappedBodySchema
 from logriver.query.schemas import ContextSchema, LinesSchema, SearchSchema, StreamsSchema
 from logriver.query.tail_handlers import TailSchema
@@ -218,6 +218,7 @@ def build_spec() -> dict[str, Any]:
     plugin = MarshmallowPlugin()
     spec = APISpec("logriver native API", "1", "3.1.0", plugins=[plugin])
     plugin.map_to_openapi_type(TimestampField, fields.Raw)  # type: ignore[no-untyped-call]  # RFC 3339 or epoch ms
+    plugin.map_to_openapi_type(DurationField, fields.String)  # type: ignore[no-untyped-call]  # 30s, 10m, 2h
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for path, operations in _paths().items():
         spec.path(path, operations=operations)

@@ -279,14 +279,15 @@ class TailHub:
         self._failing = False
         self._task: asyncio.Task[None] | None = None
 
-    def subscribe(self, query: LineQuery, resume_from: str | None = None) -> Subscription:
-        """Join (or start) the group of `query`; lines after `resume_from`, else from now."""
+    def subscribe(self, query: LineQuery, resume_from: str | None = None, since_ns: int | None = None) -> Subscription:
+        """Join (or start) the group of `query`: lines after `resume_from`, else those accepted in the
+        last `since_ns`, else from now. A start behind the group catches up from Elasticsearch."""
         build_arrival_search(ArrivalScan(query, "", "", 1))  # a bad q fails here, as a 400
         key = query_fingerprint("tail", *query.fingerprint_parts())
         group = self.groups.get(key)
         if group is None:
             group = self.groups[key] = _Group(key, query, self._cut(self.clock.now_ns()))
-        start = resume_from or position_at(self.clock.now_ns())
+        start = resume_from or position_at(self.clock.now_ns() - (since_ns or 0))
         deadline = asyncio.get_running_loop().time() + self.max_seconds
         subscription = Subscription(self, group, start, self.capacity, deadline)
         group.subscriptions.add(subscription)

@@ -4,7 +4,8 @@ Events, in order: `open` (id = start position), unnamed events whose data is a l
 `GET /api/v1/lines` returns it (id = resume position), `dropped` ({"dropped": N}) when the
 client read too slowly, `: keep-alive` comments, and one `end` ({"reason", "position"},
 id = resume position) before the server closes the stream. Reconnecting with `Last-Event-ID`
-(or `last_event_id=`) resumes after the last line received.
+(or `last_event_id=`) resumes after the last line received; `since=10m` starts a fresh tail
+with the lines accepted in the last ten minutes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import orjson
 from aiohttp import web
 from marshmallow import fields, validate
 
+from logriver.core.fields import DurationField
 from logriver.core.web import principal
 from logriver.query.arrivals import POSITION_PATTERN
 from logriver.query.schemas import WindowSchema, line_query, load_params
@@ -37,6 +39,9 @@ class TailSchema(WindowSchema):
         load_default=None,
         validate=validate.Regexp(POSITION_PATTERN, error="must be an event id exactly as the tail sent it"),
     )
+    # Where a fresh tail starts: the lines accepted in this last span, then new ones. A resume
+    # (Last-Event-ID) wins, so a reconnecting EventSource with `since` in its URL does not repeat lines.
+    since = DurationField(load_default=None)
 
 
 async def tail_handler(request: web.Request) -> web.StreamResponse:
@@ -44,7 +49,7 @@ async def tail_handler(request: web.Request) -> web.StreamResponse:
     params = load_params(TailSchema(), _params_with_last_event_id(request))
     query = line_query(caller.tenant, request.query, params)
     hub = request.app[TAIL_HUB]
-    subscription = hub.subscribe(query, params["last_event_id"])
+    subscription = hub.subscribe(query, params["last_event_id"], since_ns=params["since"])
     response = web.StreamResponse(headers=SSE_HEADERS)
     try:
         await response.prepare(request)

