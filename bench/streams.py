@@ -59,6 +59,7 @@ async def measure_streams(cluster: Cluster, count: int, repeat: int) -> StreamsR
             started = time.monotonic()
             await send_all(api_sender(http, server.url, server.headers), _bodies(count, salt), 4)
             await cluster.refresh(prefix)
+            await cluster.client.indices.refresh(index=f"{prefix}-streams")  # the registry, too
             load = time.monotonic() - started
             url = f"{server.url}/api/v1/streams"
 
