@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from logriver.core.indices import load_template
+from logriver.core.streams import stream_id
 from logriver.core.timeutil import format_rfc3339_ns
 
 BASE = time.time_ns() - 600 * 1_000_000_000
@@ -137,3 +139,34 @@ async def test_every_stream_once_while_lines_arrive(api):
         if token is None:
             break
     assert sorted(seen) == [f"t{n:03d}" for n in range(12)]
+
+
+async def test_late_lines_do_not_move_a_stream_down(api):
+    await write(api, {"job": "late", "name": "a"}, 100)
+    await write(api, {"job": "late", "name": "b"}, 50)
+    await write(api, {"job": "late", "name": "a"}, 1)  # a line older than a's newest
+    assert [s["labels"]["name"] for s in await listed(api, labels__job="late")] == ["a", "b"]
+
+
+async def test_a_registry_written_before_the_listing_fields_is_read(make_api, es, settings):
+    """A streams index with the first version's mapping and documents: listed, last, then updated."""
+    index = f"{settings.index_prefix}-streams"
+    old_fields = {"stream_id", "tenant", "labels", "metadata", "created_at"}
+    properties = {
+        name: spec
+        for name, spec in load_template("streams", settings.index_prefix, ())["template"]["mappings"][
+            "properties"
+        ].items()
+        if name in old_fields
+    }
+    await es.indices.create(index=index, mappings={"dynamic": "strict", "properties": properties})
+    labels = {"job": "legacy"}
+    legacy = {"stream_id": stream_id("acme", labels), "tenant": "acme", "labels": labels, "metadata": {}}
+    await es.index(index=index, id=legacy["stream_id"], document=legacy, refresh=True)
+    api = await make_api()
+    await write(api, {"job": "fresh"}, 5)
+    assert [s["labels"]["job"] for s in await listed(api)] == ["fresh", "legacy"]
+    assert [s["labels"]["job"] for s in await listed(api, match="legac")] == []  # not indexed for match yet
+    await write(api, labels, 9)
+    assert [s["labels"]["job"] for s in await listed(api)] == ["legacy", "fresh"]
+    assert [s["labels"]["job"] for s in await listed(api, match="legac")] == ["legacy"]
