@@ -27,7 +27,6 @@ from logriver.adapters.escompat.web import (
     es_error_response,
     es_json,
 )
-from logriver.core.errors import ValidationError
 from logriver.core.params import wants_refresh
 from logriver.core.settings import Settings
 from logriver.core.web import SETTINGS, family_app, principal, read_body
@@ -40,11 +39,6 @@ async def bulk_handler(request: web.Request) -> web.Response:
     """`POST|PUT [/{index}]/_bulk`: one item per action, in order, each with its own status."""
     caller = principal(request, "write")
     check_body_media_type(request)
-    if request.query.get("pipeline"):  # silently storing lines unprocessed would hide the mistake
-        raise ValidationError(
-            "logriver runs no ingest pipelines: remove the pipeline parameter (lines are stored as sent)",
-            {"parameter": "pipeline"},
-        )
     body = await read_body(request, request.app[SETTINGS])  # aiohttp has inflated gzip already
     bulk = BulkRequest(caller.tenant, body, request.match_info.get("index"), wants_refresh(request.query))
     return es_json(request, await request.app[SERVICES].bulk.run(bulk))

@@ -315,12 +315,6 @@ async def test_refresh_must_be_a_known_value(api):
     assert answer.status == 400 and answer.body["error"]["type"] == "illegal_argument_exception"
 
 
-async def test_an_ingest_pipeline_is_refused_not_ignored(api):
-    answer = await bulk(api, {"create": {"_index": "p"}}, {"message": "m"}, pipeline="parse-nginx")
-    assert answer.status == 400 and "pipeline" in answer.body["error"]["reason"]
-    assert (await bulk(api, {"create": {"_index": "p"}}, {"message": "m"}, pipeline="")).status == 200
-
-
 # --- the document → line mapping ----------------------------------------------------------------
 
 
