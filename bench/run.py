@@ -18,6 +18,7 @@ from bench.report import depth_lines, depth_ratio, final_line, ingest_lines, sca
 from bench.scale import ScaleResult, measure_scale
 from bench.scaleout import measure_scale_out, scale_out_lines
 from bench.send import BenchError
+from bench.streams import measure_streams, streams_lines
 from bench.tail import TailResult, measure_tail
 
 
@@ -40,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tail-seconds", type=float, default=60.0, help="seconds of tail per worker count (0 skips)")
     parser.add_argument("--tail-interval", type=float, default=0.2, help="seconds between the tailed lines")
     parser.add_argument("--logql-lines", type=int, default=100_000, help="lines of the LogQL stream (0 skips it)")
+    parser.add_argument(
+        "--streams", type=int, default=100_000, help="streams of the streams-listing section (0 skips it)"
+    )
     parser.add_argument("--browser-lines", type=int, default=0, help="lines of the viewer's browser bench (0 skips it)")
     parser.add_argument(
         "--keep", action="store_true", help=f"keep the depth stream ({DEPTH_PREFIX}-*) for the next run"
@@ -62,6 +66,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         or args.concurrency < 1
         or args.rounds < 1
         or args.repeat < 1
+        or args.streams < 0
     ):
         parser.error("--lines must be >= 0; --batch, --concurrency, --rounds and --repeat >= 1")
     if args.depth_lines and args.depth_lines < 2 * MARGIN:
@@ -117,21 +122,29 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
                 tails.append(await measure_tail(cluster, count, args.tail_seconds, args.tail_interval))
             print("\n".join(tail_lines(tails, args.tail_interval)), flush=True)
             tail_p99 = tail_p99_ms(tails)
-        if args.logql_lines:
-            from bench.logql import logql_lines, measure_logql
-
-            logql = await measure_logql(cluster, args.logql_lines, args.batch, args.concurrency, args.repeat)
-            print("\n".join(logql_lines(logql)), flush=True)
-        if args.browser_lines:
-            from bench.browser import browser_lines, measure_browser
-
-            figures = await measure_browser(cluster, url, args.browser_lines)
-            print("\n".join(browser_lines(figures)), flush=True)
+        await _other_sections(cluster, url, args)
     finally:
         if args.depth_lines and not args.keep:
             await cluster.delete_prefix(DEPTH_PREFIX)
         await cluster.close()
     return final_line(ingest_ratio, depth, peak_rss, tail_p99)
+
+
+async def _other_sections(cluster: Cluster, url: str, args: argparse.Namespace) -> None:
+    """The sections whose figures are printed but not on the last line."""
+    if args.logql_lines:
+        from bench.logql import logql_lines, measure_logql
+
+        logql = await measure_logql(cluster, args.logql_lines, args.batch, args.concurrency, args.repeat)
+        print("\n".join(logql_lines(logql)), flush=True)
+    if args.streams:
+        listing = await measure_streams(cluster, args.streams, args.repeat)
+        print("\n".join(streams_lines(listing)), flush=True)
+    if args.browser_lines:
+        from bench.browser import browser_lines, measure_browser
+
+        figures = await measure_browser(cluster, url, args.browser_lines)
+        print("\n".join(browser_lines(figures)), flush=True)
 
 
 def _scale_out(args: argparse.Namespace) -> int:

@@ -17,7 +17,16 @@ MAPPINGS = importlib.resources.files("logriver.mappings")
 
 # The fields the code reads and writes; start-up checks the templates still define them.
 LINE_FIELDS = ("@timestamp", "order_num", "seq", "message", "labels", "stream_id", "tenant", "ingested_at", "fields")
-STREAM_FIELDS = ("stream_id", "tenant", "labels", "metadata", "created_at")
+STREAM_FIELDS = (
+    "stream_id",
+    "tenant",
+    "labels",
+    "metadata",
+    "created_at",
+    "last_line_ns",
+    "labels_key",
+    "label_values",
+)
 
 _BUCKET_FORMATS = {"hour": "%Y.%m.%d.%H", "day": "%Y.%m.%d", "month": "%Y.%m"}
 

@@ -130,6 +130,13 @@ class Storage:
             if not await self.client.indices.exists(index=self.layout.streams_index):
                 with contextlib.suppress(ApiError):  # lost a race with another instance: fine
                     await self.client.indices.create(index=self.layout.streams_index)
+            else:  # a registry made by an earlier version gains the fields added since (additive only)
+                await self.client.indices.put_mapping(index=self.layout.streams_index, properties=self._stream_fields())
+
+    def _stream_fields(self) -> dict[str, Any]:
+        template = self.layout.templates()[self.layout.streams_index]
+        properties: dict[str, Any] = template["template"]["mappings"]["properties"]
+        return properties
 
     async def apply_index_settings(self) -> list[str]:
         """Reinstall the templates and give existing indices the current dynamic settings."""

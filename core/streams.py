@@ -25,3 +25,13 @@ class StreamInfo:
     first_timestamp_ns: int | None = None
     last_timestamp_ns: int | None = None
     lines: int = 0
+
+
+def labels_key(labels: dict[str, str]) -> str:
+    """The labels as one sortable text, keys in order: `job=7, stream=stderr`."""
+    return ", ".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+def listing_fields(labels: dict[str, str]) -> dict[str, Any]:
+    """What the registry indexes beside the labels so that listings sort and filter on the server."""
+    return {"labels_key": labels_key(labels), "label_values": sorted(set(labels.values()))}

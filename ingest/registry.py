@@ -34,14 +34,12 @@ class StreamRegistry:
             except EsNotFoundError:
                 existing = None
             created = format_rfc3339_ns(now_ns())
+            document = stream_document(tenant, sid, labels, metadata, created)
             if existing is not None:
-                created = existing["_source"].get("created_at", created)
-            await self.storage.client.index(
-                index=index,
-                id=sid,
-                document=stream_document(tenant, sid, labels, metadata, created),
-                refresh="wait_for",
-            )
+                document["created_at"] = existing["_source"].get("created_at", created)
+                if existing["_source"].get("last_line_ns") is not None:  # the listing's order survives
+                    document["last_line_ns"] = existing["_source"]["last_line_ns"]
+            await self.storage.client.index(index=index, id=sid, document=document, refresh="wait_for")
         return sid, existing is None
 
     async def delete_lines(self, tenant: str, labels: dict[str, str]) -> AsyncIterator[dict[str, Any]]:

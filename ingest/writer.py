@@ -17,7 +17,7 @@ from logriver.core import rejections as reasons
 from logriver.core.errors import OverloadedError, StorageUnavailableError
 from logriver.core.rejections import Rejection
 from logriver.core.storage import Storage, translate_es_errors
-from logriver.core.streams import stream_id
+from logriver.core.streams import listing_fields, stream_id
 from logriver.core.timeutil import format_rfc3339_ns, now_ns
 from logriver.ingest.schemas import LineIn
 
@@ -83,6 +83,7 @@ class LineWriter:
     def __init__(self, storage: Storage):
         self.storage = storage
         self.sequence = SequenceAllocator(storage.clock.now_ns)
+        self.activity = ActivityMemory()
 
     async def write_lines(
         self,
@@ -127,18 +128,22 @@ class LineWriter:
         ids: list[str] = []
         streams: dict[str, dict[str, str]] = {}
         ids_by_labels: dict[tuple[tuple[str, str], ...], str] = {}
+        newest_by_stream: dict[str, int] = {}
         for offset, (position, line) in enumerate(lines):
             label_key = tuple(line.labels.items())
             sid = ids_by_labels.get(label_key) or ids_by_labels.setdefault(label_key, stream_id(tenant, line.labels))
             streams.setdefault(sid, line.labels)
+            newest_by_stream[sid] = max(newest_by_stream.get(sid, 0), line.timestamp_ns)
             doc_id = line_id(tenant, sid, line, position, digest)
             ids.append(doc_id)
             operations.append(_create_action(layout.lines_index(line.timestamp_ns), doc_id))
             document = _line_document(tenant, sid, line, SequenceAllocator.format(base, offset, node), ingested)
             operations.append(_compact(orjson.dumps(document)))
         for sid, labels in streams.items():
-            operations.append(_create_action(layout.streams_index, sid))
-            operations.append(_compact(orjson.dumps(stream_document(tenant, sid, labels, {}, ingested))))
+            operations.append(_update_action(layout.streams_index, sid))
+            newest = self.activity.newest(sid, newest_by_stream[sid])
+            upsert = stream_document(tenant, sid, labels, {}, ingested) | {"last_line_ns": newest}
+            operations.append(_compact(orjson.dumps(_activity_update(newest, upsert))))
         return operations, ids
 
     async def _bulk_with_retries(self, operations: list[bytes], refresh: bool) -> list[tuple[int, Any]]:
@@ -187,7 +192,7 @@ class LineWriter:
         A line without its stream could never be listed, so none is left half-accepted.
         """
         refused = {
-            orjson.loads(operations[2 * (len(lines) + k)])["create"]["_id"]: _storage_reason(error)
+            orjson.loads(operations[2 * (len(lines) + k)])["update"]["_id"]: _storage_reason(error)
             for k, (status, error) in enumerate(statuses[len(lines) :])
             if status not in (200, 201, 409)
         }
@@ -306,6 +311,39 @@ def _create_action(index: str, doc_id: str) -> bytes:
     return b'{"create":{"_index":"%s","_id":"%s"}}' % (index.encode(), doc_id.encode())
 
 
+def _update_action(index: str, doc_id: str) -> bytes:
+    # Writers of one stream race on its record; the script is a max, so any retry order is right.
+    return b'{"update":{"_index":"%s","_id":"%s","retry_on_conflict":5}}' % (index.encode(), doc_id.encode())
+
+
+def _activity_update(newest_ns: int, upsert: dict[str, Any]) -> dict[str, Any]:
+    """A partial update: metadata and created_at stay; the listing's fields follow the newest line.
+
+    The minimal server has no scripting, so the newest time cannot be a max taken by storage;
+    the writer sends the newest it has seen for the stream (see `ActivityMemory`).
+    """
+    doc = {"last_line_ns": newest_ns, "labels_key": upsert["labels_key"], "label_values": upsert["label_values"]}
+    return {"doc": doc, "upsert": upsert, "detect_noop": True}
+
+
+class ActivityMemory:
+    """The newest line time this process has written per stream, so a batch of late lines never
+    moves its stream's record back. Bounded: when full it forgets everything and starts over."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._newest: dict[str, int] = {}
+        self._capacity = capacity
+
+    def newest(self, sid: str, batch_newest: int) -> int:
+        known = self._newest.get(sid, 0)
+        if batch_newest <= known:
+            return known
+        if len(self._newest) >= self._capacity:
+            self._newest.clear()
+        self._newest[sid] = batch_newest
+        return batch_newest
+
+
 def _compact(encoded: bytes) -> bytes:
     """A copy of exactly its length: orjson returns its whole working buffer, about 4 KiB a call.
 
@@ -334,4 +372,5 @@ def _line_document(tenant: str, sid: str, line: LineIn, seq: str, ingested: str)
 def stream_document(
     tenant: str, sid: str, labels: dict[str, str], metadata: dict[str, Any], created: str
 ) -> dict[str, Any]:
-    return {"stream_id": sid, "tenant": tenant, "labels": labels, "metadata": metadata, "created_at": created}
+    document = {"stream_id": sid, "tenant": tenant, "labels": labels, "metadata": metadata, "created_at": created}
+    return document | listing_fields(labels)

@@ -103,6 +103,9 @@ class StreamOutSchema(Schema):
 
 class StreamListSchema(Schema):
     streams = fields.List(fields.Nested(StreamOutSchema), required=True)
+    next_token = fields.String(
+        required=True, allow_none=True, metadata={"description": "the next page's token; null on the last page"}
+    )
 
 
 class PutStreamOutSchema(Schema):

@@ -64,7 +64,7 @@ def build_services(settings: Settings, tokens: TokenStore, es_url: str) -> Servi
         reader=reader,
         pages=PageService(reader, codec),
         search=SearchService(reader, codec, settings.search_max_total),
-        streams=StreamReader(storage),
+        streams=StreamReader(storage, codec),
         tail_hub=TailHub(ArrivalReader(storage), settings),
         entries=EntryStore(writer, reader, registry, settings),
         bulk=BulkService(writer, settings),

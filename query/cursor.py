@@ -109,6 +109,22 @@ class TokenCodec:
             )
         return cursor
 
+    def seal(self, payload: dict[str, Any]) -> str:
+        """Any JSON payload as a signed token (the streams listing's snapshot and position)."""
+        raw = orjson.dumps(payload)
+        return f"{_b64(raw)}.{_b64(self._sign(raw))}"
+
+    def unseal(self, token: str) -> dict[str, Any]:
+        """The payload of a token `seal` made; anything else is `invalid_token`."""
+        raw = self._verified_payload(token)
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidTokenError("the token is malformed; use a token exactly as returned") from None
+        if not isinstance(payload, dict):
+            raise InvalidTokenError("the token is malformed; use a token exactly as returned")
+        return payload
+
     def _verified_payload(self, token: str) -> bytes:
         payload_part, _, signature_part = token.partition(".")
         try:

@@ -10,7 +10,7 @@ from logriver.query.pages import PageService
 from logriver.query.reader import LineReader
 from logriver.query.schemas import ContextSchema, LinesSchema, SearchSchema, StreamsSchema, line_query, load_params
 from logriver.query.search import SearchRequest, SearchService
-from logriver.query.streams import StreamReader, render_stream
+from logriver.query.streams import StreamListing, StreamReader, render_stream
 
 READER = web.AppKey("line_reader", LineReader)
 PAGES = web.AppKey("page_service", PageService)
@@ -59,8 +59,15 @@ async def search_handler(request: web.Request) -> web.Response:
 async def get_streams_handler(request: web.Request) -> web.Response:
     caller = principal(request, "read")
     params = load_params(StreamsSchema(), request.query)
-    streams = await request.app[STREAMS].find(line_query(caller.tenant, request.query, params), params["limit"])
-    return json_response({"streams": [render_stream(s) for s in streams]})
+    listing = StreamListing(
+        query=line_query(caller.tenant, request.query, params),
+        limit=params["limit"],
+        token=params["token"],
+        order=params["sort"],
+        match=params["match"],
+    )
+    streams, next_token = await request.app[STREAMS].page(listing)
+    return json_response({"streams": [render_stream(s) for s in streams], "next_token": next_token})
 
 
 def add_read_routes(

@@ -12,6 +12,7 @@ from logriver.core.errors import ValidationError
 from logriver.core.fields import TimestampField
 from logriver.core.params import LABEL_PARAM_PREFIX, label_filters
 from logriver.query.reader import LineQuery
+from logriver.query.streams import MAX_STREAMS
 
 MAX_LIMIT = 10000
 
@@ -53,7 +54,18 @@ class ContextSchema(Schema):
 
 
 class StreamsSchema(WindowSchema):
-    limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=MAX_LIMIT))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_STREAMS))
+    token = fields.String(load_default=None, metadata={"description": "next_token of the previous page"})
+    sort = fields.String(
+        load_default="activity",
+        validate=validate.OneOf(["activity", "labels"]),
+        metadata={"description": "activity: newest line first (default); labels: by the labels' text"},
+    )
+    match = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=256),
+        metadata={"description": "case-insensitive substring of any label value"},
+    )
 
 
 def load_params(schema: Schema, params: Mapping[str, str]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from logriver.core.settings import Settings
 from logriver.core.streams import StreamInfo
 from logriver.query.cursor import Direction, SortKey
 from logriver.query.reader import Line, LineQuery, LineReader
-from logriver.query.streams import MAX_STREAMS, StreamReader
+from logriver.query.streams import MAX_MATCHED_STREAMS, StreamReader
 
 LokiDirection = Literal["forward", "backward"]
 SCAN_BATCH = 5000
@@ -56,12 +56,12 @@ class LogQLEngine:
 
     async def matching_streams(self, tenant: str, selector: Selector) -> list[StreamInfo]:
         """The tenant's registered streams the selector matches (labels checked with RE2 here)."""
-        candidates = await self.streams.registered(tenant, _equalities(selector), MAX_STREAMS)
-        if len(candidates) >= MAX_STREAMS:
+        candidates = await self.streams.registered(tenant, _equalities(selector), MAX_MATCHED_STREAMS)
+        if len(candidates) >= MAX_MATCHED_STREAMS:
             raise LimitError(
-                f"the selector matches {MAX_STREAMS} streams or more before its regular expressions apply; "
+                f"the selector matches {MAX_MATCHED_STREAMS} streams or more before its regular expressions apply; "
                 "add an equality matcher",
-                {"max_streams": MAX_STREAMS},
+                {"max_streams": MAX_MATCHED_STREAMS},
             )
         return [s for s in candidates if selector_matches(selector, s.labels)]
 

@@ -21,7 +21,7 @@ from logriver.core.params import int_or_none
 from logriver.core.streams import StreamInfo
 from logriver.core.web import json_response
 from logriver.query.reader import LineQuery
-from logriver.query.streams import MAX_STREAMS
+from logriver.query.streams import MAX_MATCHED_STREAMS
 from logriver.services import SERVICES
 
 BUILD_VERSION = "3.0.0"  # the Loki API level answered: Grafana turns features on by it
@@ -36,7 +36,7 @@ async def _window_streams(request: web.Request, params: Mapping[str, str], query
     start, end = parse_window(params, now_ns(request), services.settings)
     selector = selector_query(query_text).selector if query_text.strip() else None
     eq = {} if selector is None else _eq(selector)
-    found = await services.streams.find(LineQuery(who.tenant, eq, start, end), limit=MAX_STREAMS)
+    found = await services.streams.find(LineQuery(who.tenant, eq, start, end), limit=MAX_MATCHED_STREAMS)
     if selector is None:
         return found
     return [s for s in found if selector_matches(selector, s.labels)]

@@ -7,7 +7,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from aiohttp import web
@@ -15,6 +15,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from logriver.app import create_app
 from logriver.core.settings import Settings
+from logriver.openapi import build_spec
 from logriver.viewer.calls import match_call
 
 CHROMIUM = os.environ.get("LOGRIVER_CHROMIUM", "/usr/bin/chromium")
@@ -87,15 +88,41 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
+def described_parameters() -> dict[tuple[str, str], set[str]]:
+    """(method, path template) -> the query parameters the OpenAPI description names."""
+    return {
+        (method.upper(), path): {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+        for path, operations in build_spec()["paths"].items()
+        for method, operation in operations.items()
+    }
+
+
 class PageLog:
     """What the page did that the test did not ask for: API calls made and script errors."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.parameters: list[tuple[str, str, str]] = []  # method, path, query parameter name
         self.errors: list[str] = []
 
     def undeclared_calls(self) -> list[tuple[str, str]]:
         return [call for call in self.calls if match_call(*call) is None]
+
+    def undescribed_parameters(self) -> list[tuple[str, str, str]]:
+        """Parameters the viewer sent that the OpenAPI description does not name for that call.
+
+        `labels.<key>` is open-ended: it is allowed where the call takes the line filters.
+        """
+        described = described_parameters()
+        found = []
+        for method, path, name in self.parameters:
+            call = match_call(method, path)
+            if call is None:
+                continue
+            names = described.get(call, set())
+            if name not in names and not (name.startswith("labels.") and "stream_id" in names):
+                found.append((method, path, name))
+        return found
 
 
 @pytest.fixture
@@ -112,6 +139,8 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
         path = urlsplit(request.url).path
         if path.startswith("/api/"):
             log.calls.append((request.method, path))
+            query = urlsplit(request.url).query
+            log.parameters.extend((request.method, path, name) for name, _ in parse_qsl(query, keep_blank_values=True))
 
     tab.on("request", record)
     tab.log = log  # type: ignore[attr-defined]
@@ -119,6 +148,7 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     await context.close()
     assert not log.errors, f"script errors in the page: {log.errors}"
     assert not log.undeclared_calls(), f"calls missing from VIEWER_API_CALLS: {log.undeclared_calls()}"
+    assert not log.undescribed_parameters(), f"parameters the OpenAPI lacks: {log.undescribed_parameters()}"
 
 
 async def signed_in(page: Page, url: str, token: str = "read-acme", hash_path: str = "") -> None:

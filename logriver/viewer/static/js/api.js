@@ -61,8 +61,9 @@ export class Api {
     return response.json();
   }
 
-  streams(labels) {
-    return this.get("/api/v1/streams", labelParams(labels));
+  // params: labels.<key>, match, limit, token (see parseStreamFilter).
+  streams(params) {
+    return this.get("/api/v1/streams", params);
   }
 
   lines(params) {
@@ -78,22 +79,20 @@ export class Api {
   }
 }
 
-// "app=web, env=prod" -> {"labels.app": "web", "labels.env": "prod"}; anything else is an error
-// the caller shows next to the filter box.
-export function parseLabelFilter(text) {
-  const labels = {};
+// The streams filter box: "app=web, 4408" -> {"labels.app": "web", match: "4408"}. Parts with
+// "=" filter a label exactly; the one other part is found in any label value by the server.
+export function parseStreamFilter(text) {
+  const params = {};
+  const free = [];
   for (const part of text.split(",")) {
     const item = part.trim();
     if (!item) continue;
     const at = item.indexOf("=");
-    if (at <= 0) throw new Error(`"${item}" is not key=value`);
-    labels[item.slice(0, at).trim()] = item.slice(at + 1).trim();
+    if (at > 0) params[`labels.${item.slice(0, at).trim()}`] = item.slice(at + 1).trim();
+    else if (at === 0) throw new Error(`"${item}" has no label name before "="`);
+    else free.push(item);
   }
-  return labels;
-}
-
-export function labelParams(labels) {
-  const params = {};
-  for (const [key, value] of Object.entries(labels || {})) params[`labels.${key}`] = value;
+  if (free.length > 1) throw new Error(`search one text at a time, not "${free.join('", "')}"`);
+  if (free.length) params.match = free[0];
   return params;
 }

@@ -21,6 +21,10 @@ export class LineList {
     this.sizer = h("div", { class: "sizer", role: "list" });
     this.scroller = h("div", { class: "lines", tabindex: "0", "aria-label": "Lines", "aria-busy": "false" }, this.sizer);
     this.scroller.addEventListener("scroll", () => this.onScroll());
+    // Any change of the list's own size (a window resized, a heading wrapping to a second line
+    // after the lines were placed) would otherwise leave a following view short of the newest line.
+    this.resizeObserver = new ResizeObserver(() => this.onResize());
+    this.resizeObserver.observe(this.scroller);
     this.heights = new Map();
     this.rows = new Map();
     this.follow = false;
@@ -113,6 +117,15 @@ export class LineList {
     this.render();
     place();
     this.render();
+  }
+
+  onResize() {
+    if (this.follow && !this.hasMoreNewer) this.scrollToBottom();
+    else this.render();
+  }
+
+  disconnect() {
+    this.resizeObserver.disconnect();
   }
 
   atBottom() {

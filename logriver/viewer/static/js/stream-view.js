@@ -54,9 +54,13 @@ export class StreamView {
   }
 
   async describe() {
-    const { streams } = await this.app.api.get("/api/v1/streams", { stream_id: this.streamId, limit: 1 });
-    const stream = streams[0];
-    if (!stream) return;
+    const { streams } = await this.app.api.streams({ stream_id: this.streamId, limit: 1 });
+    // Never trust the first answer to be this stream: a heading naming another stream lies.
+    const stream = streams.find((s) => s.id === this.streamId);
+    if (!stream) {
+      this.title.textContent = `Stream ${this.streamId}`;
+      return;
+    }
     const name = stream.metadata && stream.metadata.display_name;
     const labels = Object.entries(stream.labels).map(([k, v]) => `${k}=${v}`).join(", ");
     this.title.textContent = name ? `${name} (${labels})` : labels || "Stream";
@@ -168,6 +172,7 @@ export class StreamView {
   }
 
   close() {
+    this.list.disconnect();
     if (this.tail) this.tail.stop();
     this.offZone();
   }

@@ -56,3 +56,17 @@ export function parseUserTime(text, mode = zone) {
   if (Number.isNaN(instant.getTime())) throw new Error(`"${text}" is not a valid date`);
   return instant.toISOString();
 }
+
+// "3 min ago" for a person's glance; the exact time goes in the element's title.
+export function relativeTime(text, now = Date.now()) {
+  const match = RFC3339.exec(text);
+  if (!match) return text;
+  const seconds = Math.round((now - new Date(`${match[1]}T${match[2]}${match[4]}`).getTime()) / 1000);
+  const ahead = seconds < 0;
+  const size = Math.abs(seconds);
+  const units = [[86400 * 365, "y"], [86400, "d"], [3600, "h"], [60, "min"], [1, "s"]];
+  if (size < 10) return ahead ? "in a few seconds" : "just now";
+  const [unit, name] = units.find(([length]) => size >= length);
+  const amount = Math.floor(size / unit);
+  return ahead ? `in ${amount} ${name}` : `${amount} ${name} ago`;
+}
