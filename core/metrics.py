@@ -82,6 +82,11 @@ class Metrics:
         )
         self.build_info.labels(_version(), platform.python_version()).set(1)
         self._protocols = {name: ProtocolMetrics(self, name) for name in PROTOCOLS}
+        # Every refusal series exists from the start at 0 (protocols x codes: bounded), so that rate() sees
+        # the first refusal of a kind: a series born at 1 shows no increase until its second.
+        for name in PROTOCOLS:
+            for code in (*reason_codes(), OTHER_REASON):
+                self.lines_rejected.labels(name, code)
 
     def _add_ingest(self) -> None:
         self.lines_received = Counter(

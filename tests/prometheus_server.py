@@ -54,6 +54,12 @@ class Prometheus:
             answer = await self.query(promql)
         assert answer == expected, f"{promql}: {answer} != {expected}"
 
+    async def rules(self) -> dict[str, dict[str, Any]]:
+        """The loaded rules by name, as `/api/v1/rules` reports them (health, lastError, ...)."""
+        async with self.http.get(f"{self.url}/api/v1/rules") as response:
+            body = await response.json()
+        return {rule["name"]: rule for group in body["data"]["groups"] for rule in group["rules"]}
+
     async def targets_up(self) -> float:
         return sum((await self.query('up{job="logriver"}')).values())
 
@@ -68,13 +74,19 @@ def series(**labels: str) -> tuple[tuple[str, str], ...]:
 
 
 @asynccontextmanager
-async def running_prometheus(target_port: int, workdir: Path) -> AsyncIterator[Prometheus]:
-    """Prometheus on a free loopback port, scraping `127.0.0.1:target_port/metrics` every second."""
+async def running_prometheus(target_port: int, workdir: Path, rules: str = "") -> AsyncIterator[Prometheus]:
+    """Prometheus on a free loopback port, scraping `127.0.0.1:target_port/metrics` every second.
+
+    `rules`: the text of a rule file to load and evaluate every second.
+    """
     binary = require_binary("prometheus")
     config = workdir / "prometheus.yml"
+    (workdir / "rules.yml").write_text(rules or "groups: []\n")
     config.write_text(
         "global:\n"
         f"  scrape_interval: {SCRAPE_INTERVAL}\n"
+        f"  evaluation_interval: {SCRAPE_INTERVAL}\n"
+        f"rule_files: ['{workdir / 'rules.yml'}']\n"
         "scrape_configs:\n"
         "  - job_name: logriver\n"
         f"    scrape_interval: {SCRAPE_INTERVAL}\n"

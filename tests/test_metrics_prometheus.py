@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import orjson
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from logriver.core.metrics import PROTOCOLS
@@ -44,9 +46,18 @@ async def send_every_protocol(http) -> None:
         assert response.status == 201, await response.text()
 
 
+def documented_alert_rules() -> str:
+    """The rule file of docs/metrics.md, as an operator would copy it."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text(encoding="utf-8")
+    [rules] = [
+        block for block in re.findall(r"^```yaml\n(.*?)^```$", page, re.MULTILINE | re.DOTALL) if "groups:" in block
+    ]
+    return str(rules)
+
+
 async def test_prometheus_counts_lines_by_protocol_and_refusals_by_reason(make_api, tmp_path: Path):
     api = await make_api()
-    async with running_prometheus(api.http.server.port, tmp_path) as prometheus:
+    async with running_prometheus(api.http.server.port, tmp_path, documented_alert_rules()) as prometheus:
         await send_every_protocol(api.http)
         received = {series(protocol=p): 0.0 for p in PROTOCOLS} | {
             series(protocol="native"): 10.0,
@@ -55,7 +66,7 @@ async def test_prometheus_counts_lines_by_protocol_and_refusals_by_reason(make_a
         }
         await prometheus.wait_for("logriver_lines_received_total", received)
         await prometheus.wait_for(
-            "logriver_lines_rejected_total",
+            "logriver_lines_rejected_total > 0",
             {
                 series(protocol="native", reason="missing_field"): 1.0,
                 series(protocol="native", reason="too_old"): 1.0,
@@ -74,6 +85,23 @@ async def test_prometheus_counts_lines_by_protocol_and_refusals_by_reason(make_a
             },
         )
         await prometheus.wait_for("logriver_storage_ready", {(): 1.0})
+        await expect_documented_alerts(prometheus)
+
+
+async def expect_documented_alerts(prometheus) -> None:
+    """The docs' rules load and evaluate cleanly; the refusal rule's expression sees every refused kind."""
+    rules = await prometheus.rules()
+    assert set(rules) == {"LogriverRefusingLines", "LogriverStorageNotReady"}
+    assert {rule["health"] for rule in rules.values()} == {"ok"}, rules
+    assert rules["LogriverStorageNotReady"]["state"] == "inactive"
+    refused = {
+        series(protocol="native", reason=reason): pytest.approx(0.1)  # 1 of 10 native lines each
+        for reason in ("missing_field", "too_old", "too_new", "invalid_json")
+    } | {
+        series(protocol="es_bulk", reason=reason): pytest.approx(0.2)  # 1 of 5 bulk actions each
+        for reason in ("illegal_argument_exception", "document_parsing_exception")
+    }
+    await prometheus.wait_for(rules["LogriverRefusingLines"]["query"], refused)
 
 
 async def test_the_exposition_passes_promtool(make_api):

@@ -6,15 +6,18 @@ import asyncio
 import dataclasses
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from logriver.app import create_app
 from logriver.core.admission import Admission, Reservation
 from logriver.core.errors import OverloadedError
-from logriver.core.metrics import OTHER_REASON, Metrics
+from logriver.core.metrics import OTHER_REASON, PROTOCOLS, UNMATCHED_ROUTE, Metrics
+from logriver.core.rejections import reason_codes
 from logriver.core.settings import Settings, SettingsError
 from logriver.services import SERVICES
 from tests.helpers import auth, ts
@@ -31,6 +34,14 @@ def test_a_code_outside_the_rejection_reasons_is_counted_as_other() -> None:
     assert value(metrics, "logriver_lines_rejected_total", protocol="native", reason="too_old") == 2
     assert value(metrics, "logriver_lines_rejected_total", protocol="native", reason=OTHER_REASON) == 1
     assert value(metrics, "logriver_lines_rejected_total", protocol="native", reason="made up by a bug") is None
+
+
+def test_every_metric_and_label_value_is_documented() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    exposed = text_string_to_metric_families(Metrics().exposition().decode())
+    names = {f.name + "_total" if f.type == "counter" else f.name for f in exposed}
+    values = {*names, *PROTOCOLS, *reason_codes(), OTHER_REASON, UNMATCHED_ROUTE}
+    assert len(names) == 13 and {value for value in values if f"`{value}`" not in page} == set()
 
 
 def test_an_unknown_protocol_is_refused_by_name() -> None:
