@@ -64,6 +64,26 @@ async def post_lines(served: Served) -> int:
         return int(response.headers[WORKER_HEADER].rsplit(":", 1)[1])
 
 
+async def wait_until_ready(served: Served, workers: set[int]) -> None:
+    """Until each worker has answered /readyz with 200: before that a write would be answered 503,
+    after its lines were counted as received, and the client's retry would count them again."""
+    ready: set[int] = set()
+    for _ in range(MAX_REQUESTS):
+        try:
+            async with (
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,
+                http.get(f"{served.url}/readyz") as response,
+            ):
+                if response.status == 200:
+                    ready.add(int(response.headers[WORKER_HEADER].rsplit(":", 1)[1]))
+        except aiohttp.ClientConnectionError:
+            pass  # a worker not listening yet
+        if ready >= workers:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"only {ready} of {workers} became ready")
+
+
 async def post_until_both_answered(served: Served, workers: set[int]) -> int:
     """Requests until each worker has taken at least one; how many were sent."""
     answered: set[int] = set()
@@ -109,6 +129,7 @@ async def open_tail(http: aiohttp.ClientSession, served: Served) -> tuple[aiohtt
 
 async def test_totals_span_workers_and_survive_a_killed_worker(served: Served, tmp_path: Path):
     workers = await served.wait_for_workers()
+    await wait_until_ready(served, workers)
     async with running_prometheus(served.port, tmp_path) as prometheus:
         first = await post_until_both_answered(served, workers)
         await expect_totals(prometheus, served, first)
@@ -119,6 +140,7 @@ async def test_totals_span_workers_and_survive_a_killed_worker(served: Served, t
             await prometheus.wait_for("logriver_tail_connections", {(): 1.0})
             os.kill(victim, signal.SIGKILL)
             replaced = await served.wait_for_workers(replaced={victim})
+            await wait_until_ready(served, replaced)
             tail.close()
 
         # The dead worker's counts stay, nothing was counted twice, and its tail is gone.
