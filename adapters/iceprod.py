@@ -16,7 +16,17 @@ from logriver.adapters.iceprod_entries import LOG_ID_LABEL, Entry, EntryStore
 from logriver.adapters.iceprod_params import load_list_params, load_new_entry, load_task_params
 from logriver.core.auth import Principal
 from logriver.core.errors import ForbiddenError, LogriverError, NotFoundError, UnauthorizedError
-from logriver.core.web import SETTINGS, family_app, json_response, principal, read_json, retry_headers, stream_body
+from logriver.core.jsonload import load_json
+from logriver.core.web import (
+    SETTINGS,
+    family_app,
+    json_response,
+    principal,
+    read_body,
+    read_json,
+    retry_headers,
+    stream_body,
+)
 from logriver.services import SERVICES, Services
 
 JSON = "application/json"
@@ -119,8 +129,16 @@ async def _delete_all(store: EntryStore, tenant: str, filters: dict[str, str]) -
 
 async def post_logs_handler(request: web.Request) -> web.Response:
     caller = _caller(request, "admin")
-    body, data = load_new_entry(await read_json(request), request.app[SETTINGS], default_name="log")
-    entry = await request.app[SERVICES].entries.create(caller.tenant, body, data)
+    return await _create_entry(request, caller, default_name="log")
+
+
+async def _create_entry(request: web.Request, caller: Principal, **where: str) -> web.Response:
+    """Store one new entry; for the metrics an entry is one line received, whatever its size."""
+    raw = await read_body(request, request.app[SETTINGS])
+    body, data = load_new_entry(load_json(raw) if raw.strip() else None, request.app[SETTINGS], **where)
+    services = request.app[SERVICES]
+    services.metrics.protocol("iceprod").received(1, len(raw))
+    entry = await services.entries.create(caller.tenant, body, data)
     return json_response({"result": entry.log_id}, 201)
 
 
@@ -156,10 +174,7 @@ async def delete_log_handler(request: web.Request) -> web.Response:
 
 async def post_dataset_logs_handler(request: web.Request) -> web.Response:
     caller = _caller(request, "write")
-    dataset_id = request.match_info["dataset_id"]
-    body, data = load_new_entry(await read_json(request), request.app[SETTINGS], dataset_id=dataset_id)
-    entry = await request.app[SERVICES].entries.create(caller.tenant, body, data)
-    return json_response({"result": entry.log_id}, 201)
+    return await _create_entry(request, caller, dataset_id=request.match_info["dataset_id"])
 
 
 async def delete_dataset_logs_handler(request: web.Request) -> web.StreamResponse:

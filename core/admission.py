@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from logriver.core.errors import OverloadedError
 from logriver.core.memory import release_free_memory
+from logriver.core.metrics import Metrics
 
 
 @dataclass
@@ -25,7 +26,8 @@ class Reservation:
 class Admission:
     """A budget of in-flight request bytes shared by every write route of one process."""
 
-    def __init__(self, budget_bytes: int, wait_seconds: float):
+    def __init__(self, budget_bytes: int, wait_seconds: float, metrics: Metrics):
+        self.metrics = metrics
         self.budget_bytes = budget_bytes
         self.wait_seconds = wait_seconds
         self.in_flight = 0
@@ -42,6 +44,7 @@ class Admission:
             try:
                 await asyncio.wait_for(self._room.wait_for(lambda: self._fits(size)), self.wait_seconds)
             except TimeoutError:
+                self.metrics.admission_refused.inc()
                 raise self._refusal() from None
             self._take(reservation, size)
 
@@ -49,6 +52,7 @@ class Admission:
         if not reservation.size:
             return
         self.in_flight -= reservation.size
+        self.metrics.admission_in_flight.set(self.in_flight)
         reservation.size = 0
         if self.in_flight == 0 and self._since_trim >= self.budget_bytes:
             # Idle after at least a budget's worth of writes: the freed heap can go back.
@@ -64,6 +68,7 @@ class Admission:
     def _take(self, reservation: Reservation, size: int) -> None:
         reservation.size += size
         self.in_flight += size
+        self.metrics.admission_in_flight.set(self.in_flight)
         self._since_trim += size
         self.peak = max(self.peak, self.in_flight)
 

@@ -106,3 +106,13 @@ ALREADY_EXISTS = Reason(
     "[{doc_id}]: version conflict, document already exists (current version [1])",
     status=409,
 )
+
+
+def reason_codes() -> frozenset[str]:
+    """Every rejection code defined in this module: the closed set a metric label may take."""
+    found: set[str] = set()
+    for value in globals().values():
+        for reason in value.values() if isinstance(value, dict) else [value]:
+            if isinstance(reason, Reason):
+                found.add(reason.code)
+    return frozenset(found)

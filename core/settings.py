@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 GRANULARITIES = ("hour", "day", "month")
+METRICS_ACCESS = ("loopback", "token", "open")
 # Elasticsearch's own forms: a replica count, or an auto-expand range such as 0-1 or 1-all.
 REPLICAS = re.compile(r"\d+|\d+-(\d+|all)")
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -57,6 +58,8 @@ class Settings:
     auth_file: str = ""  # JSON file of API tokens; empty: `logriver serve` refuses to start unless `--dev` is given
     token_secret: str = ""  # signs page tokens; empty: a random secret per process (tokens die with it)
     retry_after_seconds: int = 5  # `Retry-After` of `429`/`503`/`504` answers
+    metrics_access: str = "loopback"  # who may read `GET /metrics`: `loopback` (else the token), `token` or `open`
+    metrics_token: str = ""  # bearer token that opens `GET /metrics` to any address; empty: loopback only
 
     # --- Limits of a request and a line ---
     max_request_bytes: int = 16 * MIB  # largest body after decompression (16 MiB), else `413`; costs ~10x in memory
@@ -147,6 +150,7 @@ class Settings:
         if self.es_heap_mb <= 0:
             raise SettingsError(f"LOGRIVER_ES_HEAP_MB must be a positive number of MiB, got {self.es_heap_mb}")
         self._validate_cluster()
+        self._validate_metrics()
 
     def _validate_cluster(self) -> None:
         if not 1 <= self.index_shards <= 1024:
@@ -160,6 +164,14 @@ class Settings:
             raise SettingsError("set either LOGRIVER_ES_CA_FILE or LOGRIVER_ES_SSL_FINGERPRINT, not both")
         if bool(self.es_username) != bool(self.es_password):
             raise SettingsError("LOGRIVER_ES_USERNAME and LOGRIVER_ES_PASSWORD go together: set both or neither")
+
+    def _validate_metrics(self) -> None:
+        if self.metrics_access not in METRICS_ACCESS:
+            raise SettingsError(
+                f"LOGRIVER_METRICS_ACCESS must be one of {', '.join(METRICS_ACCESS)}, got {self.metrics_access!r}"
+            )
+        if self.metrics_access == "token" and not self.metrics_token:
+            raise SettingsError("LOGRIVER_METRICS_ACCESS=token needs LOGRIVER_METRICS_TOKEN, the token scrapers send")
 
 
 def _convert(name: str, type_name: Any, raw: str) -> Any:

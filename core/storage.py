@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +104,7 @@ class Storage:
     layout: IndexLayout
     clock: Clock = field(default_factory=Clock)
     ready: bool = False
+    on_readiness: Callable[[bool], None] = field(default=lambda ready: None)  # told after every probe (metrics)
     _clock_synced_at: float | None = field(default=None, init=False)  # monotonic time of the last alignment
 
     @classmethod
@@ -170,6 +171,7 @@ class Storage:
             if self.ready:
                 log.warning("storage probe failed: %s", exc.message)
             self.ready = False
+        self.on_readiness(self.ready)
         return self.ready
 
     async def align_clock(self) -> None:

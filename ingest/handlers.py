@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 
 from logriver.core.errors import LogriverError, ValidationError
+from logriver.core.metrics_web import METRICS
 from logriver.core.params import label_filters, wants_refresh
 from logriver.core.web import SETTINGS, json_response, principal, read_body, read_json, stream_body
 from logriver.ingest.registry import StreamRegistry
@@ -25,9 +26,13 @@ async def post_lines_handler(request: web.Request) -> web.Response:
     body = await read_body(request, settings)
     items, shared_labels, parse_rejections = parse_lines_body(body, request.content_type)
     valid, rejected = validate_lines(items, shared_labels, settings)
+    counts = request.config_dict[METRICS].protocol("native")
+    counts.received(len(items), len(body))
+    counts.rejected(r.type for r in parse_rejections + rejected)
     result = await request.app[WRITER].write_lines(
         caller.tenant, valid, request_digest(caller.tenant, body), refresh=wants_refresh(request.query)
     )
+    counts.rejected(r.type for r in result.rejected)
     rejections = sorted(parse_rejections + rejected + result.rejected, key=lambda r: r.index)
     return json_response({"accepted": result.accepted, "rejected": [r.as_dict() for r in rejections]})
 

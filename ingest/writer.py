@@ -15,6 +15,7 @@ import orjson
 
 from logriver.core import rejections as reasons
 from logriver.core.errors import OverloadedError, StorageUnavailableError
+from logriver.core.metrics import Metrics
 from logriver.core.rejections import Rejection
 from logriver.core.storage import Storage, translate_es_errors
 from logriver.core.streams import listing_fields, stream_id
@@ -80,8 +81,9 @@ def request_digest(tenant: str, body: bytes) -> bytes:
 class LineWriter:
     """Writes validated lines with `create` so that a replayed line is never stored twice."""
 
-    def __init__(self, storage: Storage):
+    def __init__(self, storage: Storage, metrics: Metrics):
         self.storage = storage
+        self.metrics = metrics
         self.sequence = SequenceAllocator(storage.clock.now_ns)
         self.activity = ActivityMemory()
 
@@ -168,7 +170,7 @@ class LineWriter:
 
     async def _bulk(self, chunk: list[int], operations: list[bytes], wait_for: bool) -> list[dict[str, Any]]:
         body = b"\n".join(b for i in chunk for b in operations[2 * i : 2 * i + 2]) + b"\n"
-        with translate_es_errors("writing lines"):
+        with translate_es_errors("writing lines"), self.metrics.es_bulk_duration.time():
             response = await self.storage.client.bulk(
                 # Pre-serialised NDJSON goes out as it is; the client's type only names the
                 # list-of-dicts form, which would serialise every line a second time.
@@ -177,7 +179,17 @@ class LineWriter:
                 filter_path="items.*.status,items.*.error",  # keep positions, drop the rest
             )
         items: list[dict[str, Any]] = response["items"]
+        self._count_items(items)
         return items
+
+    def _count_items(self, items: list[dict[str, Any]]) -> None:
+        counts: dict[str, int] = {}
+        for item in items:
+            result = next(iter(item.values()))
+            outcome = _outcome(result["status"], result.get("error"))
+            counts[outcome] = counts.get(outcome, 0) + 1
+        for outcome, count in counts.items():
+            self.metrics.es_bulk_items.labels(outcome).inc(count)
 
     async def _withdraw_unregistered(
         self,

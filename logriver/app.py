@@ -21,6 +21,7 @@ from logriver.adapters.scale import scale_apps
 from logriver.core.admission import Admission
 from logriver.core.auth import TokenStore
 from logriver.core.cors import setup_cors
+from logriver.core.metrics_web import FAMILY, METRICS, metrics_handler, request_metrics_middleware
 from logriver.core.settings import Settings
 from logriver.core.web import (
     ADMISSION,
@@ -74,15 +75,21 @@ def create_app(
     # other family owns, as Elasticsearch would.
     root = escompat_app(services) if es_prefix == "" else family_app(settings, tokens, native_error_response)
     root[SERVICES] = services
+    root[METRICS] = services.metrics
+    root[FAMILY] = "es" if es_prefix == "" else "root"
     # Outermost: the bytes a write was admitted for are given back after its family answered.
     root.middlewares.insert(0, admission_middleware)
-    root[ADMISSION] = Admission(settings.max_inflight_bytes, settings.admission_wait_seconds)
+    # Outside even that: a request's duration includes giving its bytes back.
+    root.middlewares.insert(0, request_metrics_middleware(services.metrics))
+    root[ADMISSION] = Admission(settings.max_inflight_bytes, settings.admission_wait_seconds, services.metrics)
     root.cleanup_ctx.append(services_ctx(services))
     root.on_response_prepare.append(add_worker_header)
     root.on_shutdown.append(_end_tails)
     root.router.add_get("/healthz", healthz_handler)
     root.router.add_get("/readyz", readyz_handler)
-    for prefix, family in _families(services, es_prefix).items():
+    root.router.add_get("/metrics", metrics_handler)
+    for prefix, (name, family) in _families(services, es_prefix).items():
+        family[FAMILY] = name
         if extend_family is not None:
             extend_family(prefix, family)
         root.add_subapp(prefix, family)
@@ -94,20 +101,27 @@ def create_app(
     return root
 
 
-def _families(services: Services, es_prefix: str | None) -> dict[str, web.Application]:
-    """Each family's application by the path prefix it owns; a family may own several."""
+def _families(services: Services, es_prefix: str | None) -> dict[str, tuple[str, web.Application]]:
+    """Each family's name and application by the path prefix it owns; a family may own several.
+
+    The name is the `family` label of the request metrics (docs/metrics.md).
+    """
     native = native_app(services)
     setup_openapi(native)
     loki = loki_app(services)
     add_query_routes(loki, services)
     families = {
-        NATIVE_PREFIX: native,
-        MODELARTS_PREFIX: modelarts_app(services),
-        ABEJA_PREFIX: abeja_app(services),
-        LOKI_PREFIX: loki,
-        **iceprod_apps(services),
-        **scale_apps(services),
+        NATIVE_PREFIX: ("native", native),
+        MODELARTS_PREFIX: ("modelarts", modelarts_app(services)),
+        ABEJA_PREFIX: ("abeja", abeja_app(services)),
+        LOKI_PREFIX: ("loki", loki),
+        **_named("iceprod", iceprod_apps(services)),
+        **_named("scale", scale_apps(services)),
     }
     if es_prefix:
-        families[es_prefix] = escompat_app(services)
+        families[es_prefix] = ("es", escompat_app(services))
     return families
+
+
+def _named(name: str, apps: dict[str, web.Application]) -> dict[str, tuple[str, web.Application]]:
+    return {prefix: (name, app) for prefix, app in apps.items()}

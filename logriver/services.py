@@ -13,6 +13,7 @@ from aiohttp import web
 from logriver.adapters.escompat.bulk import BulkService
 from logriver.adapters.iceprod_entries import EntryStore
 from logriver.core.auth import TokenStore
+from logriver.core.metrics import Metrics
 from logriver.core.settings import Settings
 from logriver.core.storage import Storage
 from logriver.ingest.registry import StreamRegistry
@@ -33,6 +34,7 @@ class Services:
 
     settings: Settings
     tokens: TokenStore
+    metrics: Metrics
     storage: Storage
     writer: LineWriter
     registry: StreamRegistry
@@ -51,13 +53,16 @@ SERVICES = web.AppKey("services", Services)
 
 def build_services(settings: Settings, tokens: TokenStore, es_url: str) -> Services:
     """Every service over one storage client; nothing connects until `services_ctx` runs."""
+    metrics = Metrics()
     storage = Storage.from_settings(settings, es_url)
-    writer, registry, reader = LineWriter(storage), StreamRegistry(storage), LineReader(storage)
+    storage.on_readiness = lambda ready: metrics.storage_ready.set(int(ready))
+    writer, registry, reader = LineWriter(storage, metrics), StreamRegistry(storage), LineReader(storage)
     # Without a configured secret, tokens are good for this process only (cli.py warns).
     codec = TokenCodec(settings.token_secret or secrets.token_hex(32))
     return Services(
         settings=settings,
         tokens=tokens,
+        metrics=metrics,
         storage=storage,
         writer=writer,
         registry=registry,
@@ -65,7 +70,7 @@ def build_services(settings: Settings, tokens: TokenStore, es_url: str) -> Servi
         pages=PageService(reader, codec),
         search=SearchService(reader, codec, settings.search_max_total),
         streams=StreamReader(storage, codec),
-        tail_hub=TailHub(ArrivalReader(storage), settings),
+        tail_hub=TailHub(ArrivalReader(storage), settings, metrics),
         entries=EntryStore(writer, reader, registry, settings),
         bulk=BulkService(writer, settings),
     )

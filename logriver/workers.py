@@ -27,6 +27,7 @@ from types import FrameType
 from aiohttp import web
 
 from logriver.core.auth import TokenStore
+from logriver.core.metrics import forget_worker, shared_metrics_dir
 from logriver.core.settings import Settings
 
 log = logging.getLogger("logriver.workers")
@@ -68,9 +69,10 @@ def tune_garbage_collector() -> None:
 class Supervisor:
     """Keeps `count` workers running until SIGTERM or SIGINT, then stops them."""
 
-    def __init__(self, settings: Settings, tokens: TokenStore, es_url: str, count: int):
+    def __init__(self, settings: Settings, tokens: TokenStore, es_url: str, count: int, metrics_dir: str):
         self.args = (settings, tokens, es_url, True)
         self.count = count
+        self.metrics_dir = metrics_dir  # the workers' shared metrics files (core/metrics.py)
         self.workers: list[BaseProcess] = []
         self.started: dict[int, float] = {}  # pid -> start time
         self.quick_exits = 0
@@ -106,9 +108,10 @@ class Supervisor:
         for worker in [w for w in self.workers if w.sentinel in ready]:
             worker.join()
             self.workers.remove(worker)
+            assert worker.pid is not None
+            forget_worker(self.metrics_dir, worker.pid)  # before a successor could reuse its pid
             if self.stopping:
                 continue
-            assert worker.pid is not None
             lived = time.monotonic() - self.started.pop(worker.pid, 0.0)
             self.quick_exits = self.quick_exits + 1 if lived < QUICK_EXIT_SECONDS else 0
             log.warning(
@@ -137,7 +140,7 @@ def serve(settings: Settings, tokens: TokenStore, es_url: str, workers: int) -> 
     if workers == 1:
         run_worker(settings, tokens, es_url, reuse_port=False)
         return 0
-    with closing(reserve_port(settings.host, settings.port)) as reserved:
+    with closing(reserve_port(settings.host, settings.port)) as reserved, shared_metrics_dir() as metrics_dir:
         port = int(reserved.getsockname()[1])
         print(f"logriver: {workers} workers on port {port}", flush=True)
-        return Supervisor(replace(settings, port=port), tokens, es_url, workers).run()
+        return Supervisor(replace(settings, port=port), tokens, es_url, workers, metrics_dir).run()

@@ -50,6 +50,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from logriver.core.errors import InvalidQueryError, LogriverError
+from logriver.core.metrics import Metrics
 from logriver.core.settings import Settings
 from logriver.core.timeutil import NS_PER_SECOND
 from logriver.query.arrivals import ArrivalReader, ArrivalScan, build_arrival_search, position_at, position_ns
@@ -166,6 +167,7 @@ class Subscription:
         if len(self._queued) >= self.capacity:
             self._pending_drops += 1
             self.dropped += 1
+            self.hub.metrics.tail_dropped.inc()
             return
         if self._pending_drops:
             self._queue.append(Dropped(self._pending_drops))
@@ -183,11 +185,15 @@ class Subscription:
     async def events(self) -> AsyncGenerator[TailEvent, None]:
         """Opened, then lines (caught up, then live), drops, heartbeats, and one Ended."""
         yield Opened(self.position)
+        delivered = self.hub.metrics.tail_delivered
         async for event in self._catch_up():
+            delivered.inc()  # the catch-up yields lines only
             yield event
         self.live = True
         while True:
             event = await self._next()
+            if isinstance(event, TailLine):
+                delivered.inc()
             yield event
             if isinstance(event, Ended):
                 return
@@ -264,8 +270,9 @@ class Subscription:
 class TailHub:
     """The app's one poller and its groups; `subscribe` gives each client its event stream."""
 
-    def __init__(self, arrivals: ArrivalReader, settings: Settings):
+    def __init__(self, arrivals: ArrivalReader, settings: Settings, metrics: Metrics):
         self.arrivals = arrivals
+        self.metrics = metrics
         self.poll_seconds = settings.tail_poll_seconds
         self.capacity = max(settings.tail_buffer_lines, 1)
         self.batch = min(self.capacity, MAX_BATCH)
@@ -291,12 +298,15 @@ class TailHub:
         deadline = asyncio.get_running_loop().time() + self.max_seconds
         subscription = Subscription(self, group, start, self.capacity, deadline)
         group.subscriptions.add(subscription)
+        self.metrics.tail_connections.inc()
         if self._closed:
             subscription.end("shutdown")
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         group = subscription.group
+        if subscription in group.subscriptions:
+            self.metrics.tail_connections.dec()
         group.subscriptions.discard(subscription)
         if not group.subscriptions and self.groups.get(group.key) is group:
             del self.groups[group.key]

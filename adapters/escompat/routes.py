@@ -6,6 +6,8 @@ carries `X-Elastic-Product: Elasticsearch`: official clients and Logstash refuse
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from logriver.adapters.escompat.bulk import BulkRequest
@@ -27,6 +29,7 @@ from logriver.adapters.escompat.web import (
     es_error_response,
     es_json,
 )
+from logriver.core.metrics import ProtocolMetrics
 from logriver.core.params import wants_refresh
 from logriver.core.settings import Settings
 from logriver.core.web import SETTINGS, family_app, principal, read_body
@@ -41,7 +44,16 @@ async def bulk_handler(request: web.Request) -> web.Response:
     check_body_media_type(request)
     body = await read_body(request, request.app[SETTINGS])  # aiohttp has inflated gzip already
     bulk = BulkRequest(caller.tenant, body, request.match_info.get("index"), wants_refresh(request.query))
-    return es_json(request, await request.app[SERVICES].bulk.run(bulk))
+    answer = await request.app[SERVICES].bulk.run(bulk)
+    _count(request.app[SERVICES].metrics.protocol("es_bulk"), answer["items"], len(body))
+    return es_json(request, answer)
+
+
+def _count(counts: ProtocolMetrics, items: list[dict[str, Any]], body_bytes: int) -> None:
+    """Every action is a line received; an item with an error is a line rejected, by the error's type."""
+    counts.received(len(items), body_bytes)
+    results = (next(iter(item.values())) for item in items)
+    counts.rejected(result["error"]["type"] for result in results if "error" in result)
 
 
 async def _product_header(request: web.Request, response: web.StreamResponse) -> None:

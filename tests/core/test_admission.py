@@ -8,10 +8,11 @@ import pytest
 
 from logriver.core.admission import Admission, Reservation
 from logriver.core.errors import OverloadedError
+from logriver.core.metrics import Metrics
 
 
 async def test_requests_within_the_budget_are_admitted_at_once() -> None:
-    admission = Admission(budget_bytes=100, wait_seconds=0)
+    admission = Admission(budget_bytes=100, wait_seconds=0, metrics=Metrics())
     first, second = Reservation(), Reservation()
     await admission.reserve(first, 60)
     await admission.reserve(second, 40)
@@ -19,7 +20,7 @@ async def test_requests_within_the_budget_are_admitted_at_once() -> None:
 
 
 async def test_a_request_past_the_budget_is_refused_after_waiting() -> None:
-    admission = Admission(budget_bytes=100, wait_seconds=0.05)
+    admission = Admission(budget_bytes=100, wait_seconds=0.05, metrics=Metrics())
     await admission.reserve(Reservation(), 80)
     late = Reservation()
     with pytest.raises(OverloadedError) as refused:
@@ -29,7 +30,7 @@ async def test_a_request_past_the_budget_is_refused_after_waiting() -> None:
 
 
 async def test_a_waiting_request_is_admitted_when_room_is_released() -> None:
-    admission = Admission(budget_bytes=100, wait_seconds=5)
+    admission = Admission(budget_bytes=100, wait_seconds=5, metrics=Metrics())
     holder, waiter = Reservation(), Reservation()
     await admission.reserve(holder, 90)
     waiting = asyncio.create_task(admission.reserve(waiter, 50))
@@ -42,7 +43,7 @@ async def test_a_waiting_request_is_admitted_when_room_is_released() -> None:
 
 async def test_a_lone_request_larger_than_the_budget_is_admitted() -> None:
     # max_request_bytes bounds one request; the budget only decides how many run at once.
-    admission = Admission(budget_bytes=10, wait_seconds=0)
+    admission = Admission(budget_bytes=10, wait_seconds=0, metrics=Metrics())
     big = Reservation()
     await admission.reserve(big, 1000)
     with pytest.raises(OverloadedError):
@@ -52,7 +53,7 @@ async def test_a_lone_request_larger_than_the_budget_is_admitted() -> None:
 
 
 async def test_release_is_idempotent() -> None:
-    admission = Admission(budget_bytes=100, wait_seconds=0)
+    admission = Admission(budget_bytes=100, wait_seconds=0, metrics=Metrics())
     reservation = Reservation()
     await admission.reserve(reservation, 70)
     await admission.release(reservation)

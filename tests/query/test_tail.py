@@ -196,6 +196,9 @@ async def test_slow_consumer_gets_a_dropped_event_and_a_bounded_buffer(make_api,
             assert event.name == "message"
             received.append(event.data["message"][:4])
     assert dropped > 0 and dropped == subscription.dropped
+    metrics = api.http.app[SERVICES].metrics.registry
+    assert metrics.get_sample_value("logriver_tail_lines_dropped_total") == dropped
+    assert metrics.get_sample_value("logriver_tail_lines_delivered_total") == len(received)
     assert received == sorted(received) and len(set(received)) == len(received)
     assert subscription.high_water <= 5
     tail.close()
