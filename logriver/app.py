@@ -15,6 +15,7 @@ from logriver.adapters.abeja import ABEJA_PREFIX, abeja_app
 from logriver.adapters.escompat.routes import escompat_app, escompat_prefix
 from logriver.adapters.iceprod import iceprod_apps
 from logriver.adapters.modelarts import MODELARTS_PREFIX, modelarts_app
+from logriver.adapters.otlp.routes import otlp_apps
 from logriver.adapters.scale import scale_apps
 from logriver.core.admission import Admission
 from logriver.core.auth import TokenStore
@@ -102,6 +103,7 @@ def _families(services: Services, es_prefix: str | None) -> dict[str, web.Applic
         ABEJA_PREFIX: abeja_app(services),
         **iceprod_apps(services),
         **scale_apps(services),
+        **otlp_apps(services),
     }
     if es_prefix:
         families[es_prefix] = escompat_app(services)
