@@ -76,7 +76,7 @@ def export_python(endpoint: str, token: str, records: list[dict[str, Any]], **ex
                 **exporter,
             ),
             max_export_batch_size=512,
-            max_queue_size=len(records),
+            max_queue_size=max(len(records), 512),
         )
     )
     logger = provider.get_logger(SCOPE["name"], SCOPE["version"])
