@@ -83,6 +83,7 @@ TOO_NEW = Reason(
 )
 
 # Records of a foreign protocol that cannot become lines.
+STREAM_LABELS = Reason("invalid_labels", "its stream's labels are refused: {problem}")
 INVALID_TRACE_ID = Reason("invalid_trace_id", "`{name}` must be empty or {size} bytes, got {got}")
 
 # Elasticsearch refused the line itself (not the request).

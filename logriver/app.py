@@ -14,6 +14,7 @@ from aiohttp import web
 from logriver.adapters.abeja import ABEJA_PREFIX, abeja_app
 from logriver.adapters.escompat.routes import escompat_app, escompat_prefix
 from logriver.adapters.iceprod import iceprod_apps
+from logriver.adapters.loki.routes import PUSH_PREFIX, loki_app
 from logriver.adapters.modelarts import MODELARTS_PREFIX, modelarts_app
 from logriver.adapters.otlp.routes import otlp_apps
 from logriver.adapters.scale import scale_apps
@@ -104,6 +105,7 @@ def _families(services: Services, es_prefix: str | None) -> dict[str, web.Applic
         **iceprod_apps(services),
         **scale_apps(services),
         **otlp_apps(services),
+        PUSH_PREFIX: loki_app(services),
     }
     if es_prefix:
         families[es_prefix] = escompat_app(services)
