@@ -113,7 +113,26 @@ def tail_lines(results: list[TailResult], interval: float) -> list[str]:
     return out
 
 
-def final_line(ingest: float, depth: float, peak_rss_mib: float = float("nan"), tail_p99: float = float("nan")) -> str:
+def final_line(
+    ingest: float,
+    depth: float,
+    peak_rss_mib: float = float("nan"),
+    tail_p99: float = float("nan"),
+    otlp: float = float("nan"),
+) -> str:
     return (
         f"ingest_ratio={ingest:.2f} depth_ratio={depth:.2f} peak_rss_mib={peak_rss_mib:.0f} tail_p99_ms={tail_p99:.0f}"
+        f" otlp_ratio={otlp:.2f}"
     )
+
+
+def otlp_lines(result: IngestResult, batch: int, concurrency: int, rounds: int) -> list[str]:
+    """The OTLP section: both ways' rates on the same documents, and their ratio."""
+    otlp_rate, raw_rate = result.lines / result.api.seconds, result.lines / result.raw.seconds
+    return [
+        f"otlp: {result.lines} lines, {batch} per request, {concurrency} clients, {rounds} rounds",
+        f"  OTLP/HTTP protobuf {otlp_rate:,.0f} lines/s ({result.api.retries} retried requests)",
+        f"  raw _bulk          {raw_rate:,.0f} lines/s ({result.raw.retries} retried requests)",
+        f"  server CPU {result.server_cpu_seconds:.1f} s, peak RSS {result.server_peak_rss_mib:.0f} MiB",
+        f"  otlp_ratio={result.ratio:.2f}",
+    ]

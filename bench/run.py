@@ -14,7 +14,17 @@ from bench.cluster import Cluster, elasticsearch_url
 from bench.depth import DEPTH_PREFIX, MARGIN, measure_depth
 from bench.ingest import measure_ingest
 from bench.memory import measure_memory, memory_lines
-from bench.report import depth_lines, depth_ratio, final_line, ingest_lines, scale_lines, tail_lines, tail_p99_ms
+from bench.otlp import measure_otlp
+from bench.report import (
+    depth_lines,
+    depth_ratio,
+    final_line,
+    ingest_lines,
+    otlp_lines,
+    scale_lines,
+    tail_lines,
+    tail_p99_ms,
+)
 from bench.scale import ScaleResult, measure_scale
 from bench.scaleout import measure_scale_out, scale_out_lines
 from bench.send import BenchError
@@ -27,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bench", description="logriver ingest rate and deep-page latency, as ratios to raw Elasticsearch"
     )
     parser.add_argument("--lines", type=int, default=200_000, help="lines written each way (0 skips ingest)")
+    parser.add_argument(
+        "--otlp-lines", type=int, default=100_000, help="lines through OTLP protobuf and raw _bulk (0 skips)"
+    )
     parser.add_argument("--depth-lines", type=int, default=1_000_000, help="depth of the deep page (0 skips depth)")
     parser.add_argument("--batch", type=int, default=2000, help="lines per request, both ways")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients, both ways")
@@ -71,6 +84,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--lines must be >= 0; --batch, --concurrency, --rounds and --repeat >= 1")
     if args.depth_lines and args.depth_lines < 2 * MARGIN:
         parser.error(f"--depth-lines must be 0 (skip) or at least {2 * MARGIN}")
+    if args.otlp_lines < 0 or (args.otlp_lines and args.otlp_lines < args.batch * args.rounds):
+        parser.error("--otlp-lines must be 0 (skip) or fill at least one batch per round")
     if args.lines and args.lines < args.batch * args.rounds:
         parser.error("--lines must fill at least one batch per round")
     try:
@@ -87,7 +102,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 async def _run(url: str, source: str, args: argparse.Namespace) -> str:
     cluster = Cluster.connect(url)
-    ingest_ratio = depth = peak_rss = tail_p99 = float("nan")
+    ingest_ratio = otlp_ratio = depth = peak_rss = tail_p99 = float("nan")
     try:
         version = await cluster.version()
         print(f"logriver bench: Elasticsearch {version} at {url} ({source}), {os.cpu_count()} CPUs", flush=True)
@@ -96,6 +111,12 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
             result = await measure_ingest(cluster, args.lines, args.batch, args.concurrency, args.rounds, run_id)
             print("\n".join(ingest_lines(result, args.batch, args.concurrency, args.rounds)), flush=True)
             ingest_ratio = result.ratio
+        if args.otlp_lines:
+            result = await measure_otlp(
+                cluster, args.otlp_lines, args.batch, args.concurrency, args.rounds, secrets.token_hex(4)
+            )
+            print("\n".join(otlp_lines(result, args.batch, args.concurrency, args.rounds)), flush=True)
+            otlp_ratio = result.ratio
         if args.writers:
             load = await measure_memory(
                 cluster, args.writers, args.writer_batches, args.batch, f"lrbench-{secrets.token_hex(4)}-mem"
@@ -127,7 +148,7 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
         if args.depth_lines and not args.keep:
             await cluster.delete_prefix(DEPTH_PREFIX)
         await cluster.close()
-    return final_line(ingest_ratio, depth, peak_rss, tail_p99)
+    return final_line(ingest_ratio, depth, peak_rss, tail_p99, otlp_ratio)
 
 
 async def _other_sections(cluster: Cluster, url: str, args: argparse.Namespace) -> None:

@@ -29,14 +29,14 @@ def _free_port() -> int:
 class ServerProcess:
     """`python -m logriver.cli serve` with its own index prefix and auth file; stopped by its pid."""
 
-    def __init__(self, es_url: str, prefix: str, workers: int = 1):
+    def __init__(self, es_url: str, prefix: str, workers: int = 1, settings: dict[str, str] | None = None):
         self.prefix = prefix
         self.workers = workers
         self.token = "bench-" + secrets.token_urlsafe(24)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._dir = tempfile.TemporaryDirectory(prefix="logriver-bench-")
-        self._env = self._environment(es_url)
+        self._env = {**self._environment(es_url), **(settings or {})}  # settings: extra LOGRIVER_* variables
         self._process: subprocess.Popen[bytes] | None = None
 
     def _environment(self, es_url: str) -> dict[str, str]:

@@ -23,10 +23,10 @@ class BadEncodingError(BadRequestError):
     type = "invalid_encoding"
 
 
-def check_content_encoding(header: str) -> None:
-    """415 for a Content-Encoding the service does not decode."""
+def check_content_encoding(header: str, passthrough: frozenset[str] = frozenset()) -> None:
+    """415 for a Content-Encoding the service does not decode, unless the route decodes it itself."""
     codings = [c.strip().lower() for c in header.split(",")] if header.strip() else [""]
-    unknown = [c for c in codings if c not in SUPPORTED_ENCODINGS]
+    unknown = [c for c in codings if c not in SUPPORTED_ENCODINGS and c not in passthrough]
     if unknown or len([c for c in codings if c not in ("", "identity")]) > 1:
         raise UnsupportedEncodingError(
             f"Content-Encoding {header!r} is not supported; send the body plain or with one of gzip or deflate",

@@ -82,6 +82,10 @@ TOO_NEW = Reason(
     "@timestamp {timestamp} is too far in the future; accepted lines are up to {newest} (LOGRIVER_MAX_FUTURE_SECONDS)",
 )
 
+# Records of a foreign protocol that cannot become lines.
+STREAM_LABELS = Reason("invalid_labels", "its stream's labels are refused: {problem}")
+INVALID_TRACE_ID = Reason("invalid_trace_id", "`{name}` must be empty or {size} bytes, got {got}")
+
 # Elasticsearch refused the line itself (not the request).
 REJECTED_BY_STORAGE = Reason("rejected_by_storage", "{reason}")
 STREAM_NOT_REGISTERED = Reason("rejected_by_storage", "its stream cannot be registered: {reason}")

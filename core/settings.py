@@ -14,6 +14,15 @@ REPLICAS = re.compile(r"\d+|\d+-(\d+|all)")
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 MIB = 1024 * 1024
 MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
+# Loki's default stream labels of an OTLP resource (its distributor's list), so that streams match.
+OTLP_LABEL_ATTRIBUTES = ",".join(
+    (
+        "service.name,service.namespace,service.instance.id,deployment.environment,deployment.environment.name",
+        "cloud.region,cloud.availability_zone,container.name,k8s.cluster.name,k8s.namespace.name,k8s.pod.name",
+        "k8s.container.name,k8s.deployment.name,k8s.statefulset.name,k8s.daemonset.name,k8s.replicaset.name",
+        "k8s.job.name,k8s.cronjob.name",
+    )
+)
 
 
 class SettingsError(ValueError):
@@ -92,6 +101,9 @@ class Settings:
     es_compat_order_field: str = ""  # document field holding `order_num` (Scale: `scale_order_num`); empty: none
     es_compat_label_fields: str = ""  # comma-separated document fields (dotted paths) promoted to labels
     es_compat_index_label: str = "index"  # label holding the target index, date suffix removed; empty: none
+
+    # --- OpenTelemetry (OTLP/HTTP) and Loki push ---
+    otlp_label_attributes: str = OTLP_LABEL_ATTRIBUTES  # comma-separated resource attributes made labels (`.` as `_`)
 
     # --- Foreign APIs ---
     abeja_page_size: int = 100  # default page size of the ABEJA log API

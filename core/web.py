@@ -131,13 +131,16 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
         await request.config_dict[ADMISSION].release(reservation)
 
 
-async def read_body(request: web.Request, settings: Settings) -> bytes:
+async def read_body(
+    request: web.Request, settings: Settings, passthrough_encodings: frozenset[str] = frozenset()
+) -> bytes:
     """Read the decoded body within the request limit and the in-flight budget (429 past it).
 
     The declared length is admitted before anything is read, so a refused request costs no
-    memory; bytes beyond it (chunked or inflated bodies) are admitted as they arrive.
+    memory; bytes beyond it (chunked or inflated bodies) are admitted as they arrive. A coding
+    in `passthrough_encodings` (Loki's snappy) reaches the caller still encoded, for it to decode.
     """
-    check_content_encoding(request.headers.get("Content-Encoding", ""))
+    check_content_encoding(request.headers.get("Content-Encoding", ""), passthrough_encodings)
     declared = request.content_length
     if declared is not None and declared > settings.max_request_bytes:
         raise request_too_large(settings.max_request_bytes)

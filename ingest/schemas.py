@@ -102,7 +102,7 @@ def validate_lines(
 ) -> tuple[list[tuple[int, LineIn]], list[Rejection]]:
     """Validate each raw line on its own; good lines go on, bad ones are reported by index."""
     now = now_ns() if now is None else now
-    window = _accepted_window(settings, now)
+    window = accepted_window(settings, now)
     accepted: list[tuple[int, LineIn]] = []
     rejected: list[Rejection] = []
     for index, item in enumerate(items):
@@ -116,7 +116,7 @@ def validate_lines(
     return accepted, rejected
 
 
-def _accepted_window(settings: Settings, now: int) -> tuple[int | None, int]:
+def accepted_window(settings: Settings, now: int) -> tuple[int | None, int]:
     oldest = now - settings.retention_days * 86400 * NS_PER_SECOND if settings.retention_days else None
     return oldest, now + settings.max_future_seconds * NS_PER_SECOND
 

@@ -15,8 +15,10 @@ from logriver.adapters.abeja import ABEJA_PREFIX, abeja_app
 from logriver.adapters.escompat.routes import escompat_app, escompat_prefix
 from logriver.adapters.iceprod import iceprod_apps
 from logriver.adapters.loki.envelope import LOKI_PREFIX, loki_app
+from logriver.adapters.loki.push_routes import PUSH_PREFIX, loki_push_app
 from logriver.adapters.loki.query_routes import add_query_routes
 from logriver.adapters.modelarts import MODELARTS_PREFIX, modelarts_app
+from logriver.adapters.otlp.routes import otlp_apps
 from logriver.adapters.scale import scale_apps
 from logriver.core.admission import Admission
 from logriver.core.auth import TokenStore
@@ -117,6 +119,10 @@ def _families(services: Services, es_prefix: str | None) -> dict[str, tuple[str,
         LOKI_PREFIX: ("loki", loki),
         **_named("iceprod", iceprod_apps(services)),
         **_named("scale", scale_apps(services)),
+        **_named("otlp", otlp_apps(services)),
+        # Loki answers pushes in plain text and queries in JSON: the push route is a family of its
+        # own, mounted at its full path so that it wins over the query family's /loki prefix.
+        PUSH_PREFIX: ("loki_push", loki_push_app(services)),
     }
     if es_prefix:
         families[es_prefix] = ("es", escompat_app(services))

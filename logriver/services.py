@@ -16,6 +16,7 @@ from logriver.core.auth import TokenStore
 from logriver.core.metrics import Metrics
 from logriver.core.settings import Settings
 from logriver.core.storage import Storage
+from logriver.ingest.intake import LineIntake
 from logriver.ingest.registry import StreamRegistry
 from logriver.ingest.retention import run_retention
 from logriver.ingest.writer import LineWriter
@@ -45,6 +46,7 @@ class Services:
     tail_hub: TailHub
     entries: EntryStore
     bulk: BulkService
+    intake: LineIntake  # lines of the foreign write protocols (OTLP, Loki push)
 
 
 # On every family's application, so handlers reach the services without importing another family.
@@ -73,6 +75,7 @@ def build_services(settings: Settings, tokens: TokenStore, es_url: str) -> Servi
         tail_hub=TailHub(ArrivalReader(storage), settings, metrics),
         entries=EntryStore(writer, reader, registry, settings),
         bulk=BulkService(writer, settings),
+        intake=LineIntake(writer, settings, metrics),
     )
 
 

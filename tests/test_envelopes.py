@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,7 @@ from tests.helpers import auth, ts
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # the discard port: nothing listens there
 BODY_LIMIT = 4096
 TOO_LARGE = b"x" * (BODY_LIMIT + 1)
+A_WRITE = b"<a valid write of the family, timed when the test runs>"
 SECRET = "secret detail of a bug"
 NATIVE_RUN = "/api/v1"
 ABEJA_RUN = "/organizations/acme/deployments/d1/runs/r1"
@@ -47,6 +49,8 @@ TEST_ROUTE_PREFIX = {
     "modelarts": "/v1",
     "abeja": "/organizations",
     "loki": "/loki",
+    "otlp": "/otlp",
+    "loki_push": "/loki/api/v1/push",
 }
 LOKI_RANGE = "/loki/api/v1/query_range"
 
@@ -91,13 +95,24 @@ def _loki(body: dict[str, Any], status: int) -> bool:
     return set(body) == fields and body["status"] == "error" and body["code"] == status and bool(body["message"])
 
 
-ENVELOPES: dict[str, Callable[[dict[str, Any], int], bool]] = {
+def _otlp(body: dict[str, Any], status: int) -> bool:
+    # google.rpc.Status in OTLP JSON (the requests here are JSON).
+    return set(body) == {"code", "message"} and isinstance(body["code"], int) and bool(body["message"])
+
+
+def _loki_push(body: Any, status: int) -> bool:
+    return isinstance(body, str) and body.endswith("\n") and bool(body.strip())
+
+
+ENVELOPES: dict[str, Callable[[Any, int], bool]] = {
     "native": _native,
     "es": _es,
     "iceprod": _iceprod,
     "scale": _scale,
     "modelarts": _modelarts,
     "abeja": _abeja,
+    "otlp": _otlp,
+    "loki_push": _loki_push,
     "loki": _loki,
 }
 
@@ -158,6 +173,23 @@ CASES: list[tuple[str, int, Call]] = [
     ("loki", 429, Call("POST", "/loki/_test/stream", setup="write_blocked")),
     ("loki", 503, Call("GET", LOKI_RANGE + "?query=%7Bapp%3D%22x%22%7D", setup="no_storage")),
     ("loki", 500, Call("GET", "/loki/_test/bug")),
+    ("otlp", 400, Call("POST", "/otlp/v1/logs", body=b"{not json")),
+    ("otlp", 401, Call("POST", "/v1/logs", token=None)),
+    ("otlp", 404, Call("GET", "/otlp/nowhere")),
+    ("otlp", 405, Call("GET", "/v1/logs")),
+    ("otlp", 413, Call("POST", "/otlp/v1/logs", body=TOO_LARGE)),
+    # Storage pushing back (Elasticsearch's 429) is a 503: every OTLP exporter retries that (docs/otlp.md).
+    ("otlp", 503, Call("POST", "/otlp/v1/logs", setup="write_blocked")),
+    ("otlp", 503, Call("POST", "/v1/logs", body=A_WRITE, setup="no_storage")),
+    ("otlp", 500, Call("GET", "/otlp/_test/bug")),
+    ("loki_push", 400, Call("POST", "/loki/api/v1/push", body=b"{not json")),
+    ("loki_push", 401, Call("POST", "/loki/api/v1/push", token=None)),
+    ("loki_push", 404, Call("GET", "/loki/api/v1/push/nowhere")),
+    ("loki_push", 405, Call("GET", "/loki/api/v1/push")),
+    ("loki_push", 413, Call("POST", "/loki/api/v1/push", body=TOO_LARGE)),
+    ("loki_push", 429, Call("POST", "/loki/api/v1/push", setup="write_blocked")),
+    ("loki_push", 503, Call("POST", "/loki/api/v1/push", body=A_WRITE, setup="no_storage")),
+    ("loki_push", 500, Call("GET", "/loki/api/v1/push/_test/bug")),
 ]
 
 
@@ -167,6 +199,11 @@ def _write_body(family: str) -> bytes:
         return b'{"create":{"_index":"blocked"}}\n{"message":"m","@timestamp":"%s"}\n' % ts().encode()
     if family == "iceprod":
         return b'{"name": "stdout", "data": "d", "dataset_id": "d1", "task_id": "t1"}'
+    if family == "otlp":
+        record = b'{"timeUnixNano": "%d", "body": {"stringValue": "m"}}' % time.time_ns()
+        return b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [%s]}]}]}' % record
+    if family == "loki":
+        return b'{"streams": [{"stream": {"app": "blocked"}, "values": [["%d", "m"]]}]}' % time.time_ns()
     return b'{"labels": {"app": "blocked"}, "lines": [{"@timestamp": "%s", "message": "m"}]}' % ts().encode()
 
 
@@ -215,10 +252,11 @@ async def test_every_family_answers_errors_in_its_envelope(
     body = call.body
     if call.setup == "write_blocked":
         await _block_writes(es, index_prefix)
+    if call.setup == "write_blocked" or body == A_WRITE:
         body = _write_body(family)
     headers = {"Content-Type": "application/json", **(auth(call.token) if call.token else {})}
     response = await client.request(call.method, call.path, data=body, headers=headers)
-    answer = await response.json()
+    answer = await response.text() if family == "loki" else await response.json()
     assert response.status == status, answer
     assert ENVELOPES[family](answer, status), answer
     assert ("Retry-After" in response.headers) == (status in (429, 503)), response.headers

@@ -31,8 +31,10 @@ FAMILIES = {
     "scale": re.compile(r"^/v\d+/job-executions/"),
     "modelarts": re.compile(r"^/v1/[^/]+/services/"),
     "abeja": re.compile(r"^/organizations/"),
-    "loki": re.compile(r"^/loki/"),
+    "loki": re.compile(r"^/loki/(?!api/v1/push$)"),
     "viewer": re.compile(r"^/$|^/viewer(/|$)"),
+    "otlp": re.compile(r"^/otlp/v1/logs$|^/v1/logs$"),
+    "loki_push": re.compile(r"^/loki/api/v1/push$"),
 }
 TOKEN = b"Bearer admin-acme"
 
@@ -180,7 +182,9 @@ def _body(draw: st.DrawFn) -> tuple[bytes, bytes | None]:
             st.sampled_from([b"", b"null", b"[", b"{}", b"[]", b"\xff\xfe", b'"\\ud800"', b"[" * 2000]),
         )
     )
-    encoding = draw(st.sampled_from([None, None, b"gzip", b"deflate", b"br", b"zstd", b"gzip, deflate", b"\xff", b"x"]))
+    encoding = draw(
+        st.sampled_from([None, None, b"gzip", b"deflate", b"br", b"zstd", b"gzip, deflate", b"\xff", b"x", b"snappy"])
+    )
     how = draw(st.sampled_from(["plain", "compressed", "truncated"]))
     if encoding in (b"gzip", b"deflate") and how != "plain":
         packed = gzip.compress(raw) if encoding == b"gzip" else zlib.compress(raw)
@@ -212,6 +216,7 @@ def _request(draw: st.DrawFn, routes: list[tuple[str, str]]) -> tuple[str, str, 
             [
                 b"application/json",
                 b"application/x-ndjson",
+                b"application/x-protobuf",
                 b"text/plain",
                 b"application/json; charset=\xff",
                 b"\xff/\xfe",
