@@ -202,7 +202,7 @@ def _write_body(family: str) -> bytes:
     if family == "otlp":
         record = b'{"timeUnixNano": "%d", "body": {"stringValue": "m"}}' % time.time_ns()
         return b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [%s]}]}]}' % record
-    if family == "loki":
+    if family == "loki_push":
         return b'{"streams": [{"stream": {"app": "blocked"}, "values": [["%d", "m"]]}]}' % time.time_ns()
     return b'{"labels": {"app": "blocked"}, "lines": [{"@timestamp": "%s", "message": "m"}]}' % ts().encode()
 
@@ -256,7 +256,7 @@ async def test_every_family_answers_errors_in_its_envelope(
         body = _write_body(family)
     headers = {"Content-Type": "application/json", **(auth(call.token) if call.token else {})}
     response = await client.request(call.method, call.path, data=body, headers=headers)
-    answer = await response.text() if family == "loki" else await response.json()
+    answer = await response.text() if family == "loki_push" else await response.json()
     assert response.status == status, answer
     assert ENVELOPES[family](answer, status), answer
     assert ("Retry-After" in response.headers) == (status in (429, 503)), response.headers
