@@ -25,6 +25,7 @@ from logriver.query.reader import LineReader
 from logriver.query.search import SearchService
 from logriver.query.streams import StreamReader
 from logriver.query.tail import TailHub
+from logriver.query.textquery import parse_query
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ SERVICES = web.AppKey("services", Services)
 def build_services(settings: Settings, tokens: TokenStore, es_url: str) -> Services:
     """Every service over one storage client; nothing connects until `services_ctx` runs."""
     storage = Storage.from_settings(settings, es_url)
-    writer, registry, reader = LineWriter(storage), StreamRegistry(storage), LineReader(storage)
+    writer, registry, reader = LineWriter(storage), StreamRegistry(storage, parse_query), LineReader(storage)
     # Without a configured secret, tokens are good for this process only (cli.py warns).
     codec = TokenCodec(settings.token_secret or secrets.token_hex(32))
     return Services(
