@@ -282,7 +282,9 @@ def test_no_server_error(live_server: LiveServer, family: str) -> None:
     run()
     print(f"\nfuzz {family}: requests={answered.total()} statuses={dict(sorted(answered.items()))}")
     assert not failures, "\n".join(failures)
-    # The run reached the service, and its hostile input was refused rather than all accepted.
+    # The run reached the service, and its hostile input was refused rather than accepted: most
+    # drawn requests are malformed (each family refuses 40-59 of the default 60, derandomized).
+    refused = sum(n for status, n in answered.items() if 400 <= status < 500)
     assert answered.total() >= min(EXAMPLES, 10), answered
-    assert any(400 <= status < 500 for status in answered), answered
+    assert refused >= answered.total() // 4, answered
     assert_healthy(live_server)
