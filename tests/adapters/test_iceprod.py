@@ -430,6 +430,7 @@ async def test_task_logs_keys_are_exactly_the_named_keys(api):
     logs = (await call(api, "GET", "/datasets/d1/tasks/t1/logs", order="asc", keys="name"))["logs"]
     assert logs == [{"name": name} for name in ("stdout", "stderr", "stdout", "stdlog")]
     listed = await call(api, "GET", "/logs", keys="name", dataset_id="d1")
+    assert len(listed) == 5, listed  # the four of task t1 and the one of t2
     assert all(set(entry) == {"log_id", "name"} for entry in listed.values())  # only GET /logs adds log_id
 
 
