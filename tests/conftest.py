@@ -20,7 +20,7 @@ from logriver.core.settings import Settings
 from logriver.core.web import ErrorRenderer
 from logriver.esruntime.cluster import LocalCluster
 from logriver.esruntime.secured import SecuredNode
-from tests.esnodes import SessionNodes, session_nodes
+from tests.esnodes import SessionNodes, held_port, session_nodes
 from tests.helpers import ApiClient
 
 TOKENS = {
@@ -37,6 +37,13 @@ def es_nodes() -> Iterator[SessionNodes]:
     """This session's node home and block of ports (tests/esnodes.py); nodes are made from it on demand."""
     with session_nodes(os.environ) as nodes:
         yield nodes
+
+
+@pytest.fixture
+def app_port() -> Iterator[int]:
+    """A port for a server the test starts, held (never picked free and released) until the test ends."""
+    with held_port() as port:
+        yield port
 
 
 @pytest.fixture(scope="session")

@@ -55,15 +55,26 @@ def _hold(port: int, stack: ExitStack) -> bool:
 
 
 def claim_ports(
-    first: int, offsets: tuple[int, ...] = OFFSETS, attempts: int = 200
-) -> tuple[int, contextlib.ExitStack]:
+    first: int, offsets: tuple[int, ...] = OFFSETS, attempts: int = 200, step: int = BLOCK
+) -> tuple[int, ExitStack]:
     """The first block start from `first` on whose ports this session now holds the locks; release with the stack."""
-    for start in range(first, first + attempts * BLOCK, BLOCK):
+    for start in range(first, first + attempts * step, step):
         stack = ExitStack()
         if all(_hold(start + offset, stack) for offset in offsets):
             return start, stack
         stack.close()
     raise RuntimeError(f"no free block of test ports from {first} on; set LOGRIVER_TEST_ES_PORT elsewhere")
+
+
+APP_PORTS = 12500  # where ports for logriver's own test servers are looked for, clear of the node blocks
+
+
+@contextlib.contextmanager
+def held_port() -> Iterator[int]:
+    """A port for a server a test starts (logriver, a shipper's target), held until the test ends."""
+    port, held = claim_ports(APP_PORTS, offsets=(0,), attempts=1000, step=1)
+    with held:
+        yield port
 
 
 @dataclass
