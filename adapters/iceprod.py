@@ -15,8 +15,15 @@ from aiohttp import web
 from logriver.adapters.iceprod_entries import LOG_ID_LABEL, Entry, EntryStore
 from logriver.adapters.iceprod_params import load_list_params, load_new_entry, load_task_params
 from logriver.core.auth import Principal
-from logriver.core.errors import ForbiddenError, LogriverError, NotFoundError, UnauthorizedError
+from logriver.core.errors import (
+    ForbiddenError,
+    IncompleteDeletionError,
+    LogriverError,
+    NotFoundError,
+    UnauthorizedError,
+)
 from logriver.core.jsonload import load_json
+from logriver.core.params import refuse_unknown
 from logriver.core.web import (
     SETTINGS,
     family_app,
@@ -27,6 +34,7 @@ from logriver.core.web import (
     retry_headers,
     stream_body,
 )
+from logriver.ingest.registry import delete_fully
 from logriver.services import SERVICES, Services
 
 JSON = "application/json"
@@ -119,12 +127,19 @@ async def progress_lines(
 def _iceprod_progress(update: dict[str, Any], total: int) -> dict[str, Any]:
     if update["status"] == "complete":
         return {"status": "complete", "percent_complete": 100.0}
-    return {"status": "deleting", "percent_complete": float(update["percent_complete"]), "total": total}
+    if update["status"] == "failed":
+        error = IncompleteDeletionError(update["error"]["message"])
+        return {"status": "failed", "code": error.status, "error": error.message, **_percent(update, total)}
+    return {"status": "deleting", **_percent(update, total)}
 
 
-async def _delete_all(store: EntryStore, tenant: str, filters: dict[str, str]) -> None:
-    async for _ in store.delete(tenant, filters):
-        pass
+def _percent(update: dict[str, Any], total: int) -> dict[str, Any]:
+    return {"percent_complete": float(update["percent_complete"]), "total": total}
+
+
+async def _delete_all(request: web.Request, tenant: str, filters: dict[str, str]) -> None:
+    refuse_unknown(request.query.keys(), (), f"DELETE {request.path}", type="invalid_parameter")
+    await delete_fully(request.app[SERVICES].entries.delete(tenant, filters))
 
 
 async def post_logs_handler(request: web.Request) -> web.Response:
@@ -168,7 +183,7 @@ async def get_log_handler(request: web.Request) -> web.StreamResponse:
 
 async def delete_log_handler(request: web.Request) -> web.Response:
     caller = _caller(request, "admin")
-    await _delete_all(request.app[SERVICES].entries, caller.tenant, {LOG_ID_LABEL: request.match_info["log_id"]})
+    await _delete_all(request, caller.tenant, {LOG_ID_LABEL: request.match_info["log_id"]})
     return json_response({})
 
 
@@ -179,6 +194,7 @@ async def post_dataset_logs_handler(request: web.Request) -> web.Response:
 
 async def delete_dataset_logs_handler(request: web.Request) -> web.StreamResponse:
     caller = _caller(request, "write")
+    refuse_unknown(request.query.keys(), (), f"DELETE {request.path}", type="invalid_parameter")
     store, filters = request.app[SERVICES].entries, {"dataset_id": request.match_info["dataset_id"]}
     total = await store.count(caller.tenant, filters)
     progress = store.delete(caller.tenant, filters)
@@ -211,7 +227,7 @@ async def get_task_logs_handler(request: web.Request) -> web.StreamResponse:
 async def delete_task_logs_handler(request: web.Request) -> web.Response:
     caller = _caller(request, "write")
     filters = {"dataset_id": request.match_info["dataset_id"], "task_id": request.match_info["task_id"]}
-    await _delete_all(request.app[SERVICES].entries, caller.tenant, filters)
+    await _delete_all(request, caller.tenant, filters)
     return json_response({})
 
 

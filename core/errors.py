@@ -68,6 +68,12 @@ class StorageTimeoutError(StorageUnavailableError):
     type = "storage_timeout"
 
 
+class IncompleteDeletionError(StorageUnavailableError):
+    """Storage refused to delete some lines (a blocked index, say); what was deleted stays deleted."""
+
+    type = "deletion_incomplete"
+
+
 class OverloadedError(StorageUnavailableError):
     """Elasticsearch pushed back (429) past our bounded retries."""
 

@@ -49,6 +49,23 @@ def label_filters(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     return labels
 
 
+def refuse_unknown(
+    names: Iterable[str], known: Iterable[str], route: str, *, labels: bool = False, type: str | None = None
+) -> None:
+    """A 400 naming every parameter `route` does not know: a destructive call never drops one silently."""
+    allowed = sorted(known)
+    unknown = sorted(
+        {name for name in names if name not in allowed and not (labels and name.startswith(LABEL_PARAM_PREFIX))}
+    )
+    if unknown:
+        takes = ", ".join([*(["labels.<key>"] if labels else []), *allowed]) or "no parameters"
+        raise ValidationError(
+            f"{route} does not take {', '.join(unknown)}; it takes {takes}",
+            {"parameters": unknown, "allowed": allowed},
+            type=type,
+        )
+
+
 _REFRESH = {"": True, "true": True, "wait_for": True, "false": False}
 
 

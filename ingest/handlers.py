@@ -13,7 +13,7 @@ from logriver.core.metrics_web import METRICS
 from logriver.core.params import label_filters, wants_refresh
 from logriver.core.web import SETTINGS, json_response, principal, read_body, read_json, stream_body
 from logriver.ingest.registry import StreamRegistry
-from logriver.ingest.schemas import load_stream, parse_lines_body, validate_lines
+from logriver.ingest.schemas import load_delete_params, load_stream, parse_lines_body, validate_lines
 from logriver.ingest.writer import LineWriter, request_digest
 
 WRITER = web.AppKey("line_writer", LineWriter)
@@ -47,13 +47,16 @@ async def put_stream_handler(request: web.Request) -> web.Response:
 
 async def delete_lines_handler(request: web.Request) -> web.StreamResponse:
     caller = principal(request, "admin")
+    params = load_delete_params(request.query)
     labels = label_filters(request.query.items())
     if not labels:
         raise ValidationError(
             "name the lines to delete with at least one labels.<key>=<value> filter",
             {"parameter": "labels.<key>"},
         )
-    progress = request.app[REGISTRY].delete_lines(caller.tenant, labels)
+    progress = request.app[REGISTRY].delete_lines(
+        caller.tenant, labels, start_ns=params["start"], end_ns=params["end"], text=params["q"]
+    )
     first = await anext(progress)  # storage errors before any output still get a proper status
     return await stream_body(request, _ndjson_progress(first, progress), "application/x-ndjson", coalesce=False)
 

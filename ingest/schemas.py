@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as SchemaError
 
 from logriver.core import rejections as reasons
 from logriver.core.errors import BadRequestError, ValidationError
 from logriver.core.fields import TimestampField
 from logriver.core.jsonload import load_json
+from logriver.core.params import refuse_unknown
 from logriver.core.rejections import Rejection
 from logriver.core.settings import Settings
 from logriver.core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, NS_PER_SECOND, format_rfc3339_ns, now_ns
@@ -257,3 +259,34 @@ def load_stream(data: Any) -> dict[str, Any]:
         return stream
     except SchemaError as exc:
         raise ValidationError("invalid stream", {"errors": exc.messages}) from None
+
+
+DELETE_PARAMS = ("start", "end", "q")
+
+
+class DeleteLinesSchema(Schema):
+    """`DELETE /api/v1/lines`: the window [start, end) and q narrow the labelled lines, as on reads."""
+
+    class Meta:
+        unknown = RAISE
+
+    start = TimestampField(load_default=None)
+    end = TimestampField(load_default=None)
+    q = fields.String(load_default=None, validate=validate.Length(min=1))
+
+    @validates_schema
+    def _window_order(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("start") is not None and data.get("end") is not None and data["start"] >= data["end"]:
+            raise SchemaError("start must be before end (start is inclusive, end exclusive)", "end")
+
+
+def load_delete_params(query: Mapping[str, str]) -> dict[str, Any]:
+    """start, end (ns) and q of a delete; every other name but labels.<key> is refused by name."""
+    refuse_unknown(query.keys(), DELETE_PARAMS, "DELETE /api/v1/lines", labels=True)
+    try:
+        loaded: dict[str, Any] = DeleteLinesSchema().load({k: v for k, v in query.items() if k in DELETE_PARAMS})
+        return loaded
+    except SchemaError as exc:
+        problems = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
+        summary = "; ".join(f"{name}: {' '.join(map(str, msgs))}" for name, msgs in problems.items())
+        raise ValidationError(f"invalid parameters: {summary}", {"parameters": problems}) from None

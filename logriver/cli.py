@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     es = commands.add_parser("es", help="manage the local Elasticsearch used when LOGRIVER_ES_URL is unset")
     es.add_argument("action", choices=["start", "stop", "status"])
     es.add_argument(
-        "--nodes", type=int, help="start: a local cluster of N nodes on ports 9261.. (stop/status find it themselves)"
+        "--nodes", type=int, help="start: N local nodes from port LOGRIVER_ES_CLUSTER_PORT (stop/status find them)"
     )
     es.add_argument("--heap-mb", type=int, help=f"heap of each cluster node (default {DEFAULT_HEAP_MB})")
     es.set_defaults(run=_run_es)

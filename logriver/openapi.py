@@ -10,7 +10,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
 from logriver.core.fields import DurationField, TimestampField
-from logriver.ingest.schemas import LineSchema, StreamSchema, WrappedBodySchema
+from logriver.ingest.schemas import DeleteLinesSchema, LineSchema, StreamSchema, WrappedBodySchema
 from logriver.query.schemas import ContextSchema, LinesSchema, SearchSchema, StreamsSchema
 from logriver.query.tail_handlers import TailSchema
 
@@ -166,7 +166,8 @@ def _paths() -> dict[str, dict[str, Any]]:
             },
             "get": _get(LinesSchema, PageSchema, "A page of lines, filtered by labels.<key>=<value>"),
             "delete": {
-                "summary": "Delete the lines of the streams named by labels.<key>=<value> filters",
+                "summary": "Delete the lines named by labels.<key>=<value> filters, narrowed by start, end and q",
+                "parameters": [{"in": "query", "schema": DeleteLinesSchema}],
                 "responses": {
                     "200": {"description": "Progress", "content": {"application/x-ndjson": {"schema": ndjson}}},
                     **_errors(),

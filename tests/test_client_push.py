@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -113,10 +112,8 @@ async def proxy_factory(api) -> AsyncIterator:
         app.router.add_post("/api/v1/lines", proxy.handle)
         runner = web.AppRunner(app)
         await runner.setup()
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()  # the kernel's port, bound at once
+        port = runner.addresses[0][1]
         runners.append(runner)
         proxy.url = f"http://127.0.0.1:{port}"
         return proxy

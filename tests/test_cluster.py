@@ -1,16 +1,14 @@
 """A three-node local cluster with replicas: status, sniffing, and the loss of a node under load.
 
-The cluster is `logriver es start --nodes 3` (ports 9261-9263 and 9361-9363, bounded heaps),
-started for this module unless it already runs, and stopped afterwards by pid if started here.
+The cluster is the session's own (tests/esnodes.py: its own node home and a block of ports it
+holds), three nodes with bounded heaps, started on first use and stopped by pid at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,48 +18,25 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_scan
 
-from logriver import esruntime
 from logriver.app import create_app
 from logriver.cli import main
 from logriver.core.settings import Settings
 from logriver.core.storage import Storage
-from logriver.esruntime.cluster import LocalCluster
 from tests.helpers import ApiClient, auth, ts
-from tests.sse import open_tail
+from tests.sse import EventReader
 
 RETRIED = (429, 503, 504)  # the statuses the README tells clients to retry, with the same body
 BATCH = 25
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    local = LocalCluster(esruntime.default_home(), size=3)
-    already_running = all(status is not None for status in local.status())
-    local.start()
-    yield local
-    if not already_running:
-        local.stop()
+pytestmark = pytest.mark.es
 
 
-@pytest.fixture
-async def cluster_settings(cluster: LocalCluster) -> AsyncIterator[Settings]:
-    settings = Settings(
-        es_url=",".join(cluster.urls),
-        index_prefix=f"lrt-{secrets.token_hex(5)}",
-        index_shards=2,
-        token_secret="test-secret",
-        index_refresh_interval="200ms",
-        readiness_interval_seconds=0.2,
-        tail_poll_seconds=0.2,
-    )
-    yield settings
-    client = AsyncElasticsearch(cluster.urls)
-    await client.options(ignore_status=404).indices.delete(index=f"{settings.index_prefix}-*")
-    await client.options(ignore_status=404).indices.delete_index_template(name=f"{settings.index_prefix}-*")
-    await client.close()
-
-
-def test_status_shows_each_node(cluster, capsys):
+def test_status_shows_each_node(cluster, es_nodes, capsys, monkeypatch):
+    """`logriver es status` finds the session's cluster by its home and port setting, whatever else runs."""
+    for name, value in es_nodes.settings_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("LOGRIVER_ES_URL", raising=False)
     assert main(["es", "status"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in out] == ["cluster-1", "cluster-2", "cluster-3"]
@@ -152,10 +127,8 @@ async def _follow_tail(api: ApiClient, tail: Tail, record: Record) -> None:
     """Follow the ingest stream; on any end, refusal or departure, resume from the last event id."""
     position: str | None = None
     while True:
-        try:
-            headers = {"Last-Event-ID": position} if position else {}
-            reader = await open_tail(api, headers=headers, labels__job="ingest")
-        except AssertionError:
+        reader = await _open_tail(api, {"Last-Event-ID": position} if position else {}, record)
+        if reader is None:
             tail.reconnects += 1
             await asyncio.sleep(0.5)
             continue
@@ -170,6 +143,20 @@ async def _follow_tail(api: ApiClient, tail: Tail, record: Record) -> None:
         if tail.leave is not None and tail.leave.is_set():
             tail.leave = None
             await asyncio.sleep(2)  # away while lines keep arriving
+
+
+async def _open_tail(api: ApiClient, headers: dict[str, str], record: Record) -> EventReader | None:
+    """The tail, or None after an answer the README says to retry; any other answer is a failure."""
+    params = {"labels.job": "ingest"}
+    response = await api.http.get("/api/v1/tail", params=params, headers=auth("read-acme") | headers)
+    if response.status in RETRIED:
+        record.retries[response.status] += 1
+        response.close()
+        return None
+    if response.status != 200:
+        record.failures.append(f"tail answered {response.status}: {await response.text()}")
+        raise AssertionError(record.failures[-1])
+    return await EventReader(response.content.readline, response.close).opened()
 
 
 async def _read_tail(reader: Any, tail: Tail, record: Record, position: str | None) -> str | None:
@@ -270,7 +257,13 @@ async def test_losing_a_node_loses_and_repeats_nothing(cluster, cluster_settings
         await asyncio.to_thread(cluster.start)  # restarts the killed node only, into the running cluster
         health = await asyncio.to_thread(cluster.wait_for, "wait_for_status=green&wait_for_nodes=3", 180)
         rejoined_at = record.ready[-1][0]
-        await _wait_until(lambda: all(set(record.acknowledged) <= set(t.lines) for t in (staying, leaving)), 60)
+
+        def every_line_tailed() -> bool:
+            # A recorded failure (a tail refused with a status not to retry) ends the wait at once.
+            return bool(record.failures) or all(set(record.acknowledged) <= set(t.lines) for t in (staying, leaving))
+
+        await _wait_until(every_line_tailed, 60, "both tails delivered every acknowledged line")
+        assert not record.failures, record.failures
     finally:
         stop.set()
         for task in [*clients, *background]:
@@ -304,9 +297,10 @@ async def test_losing_a_node_loses_and_repeats_nothing(cluster, cluster_settings
     assert health["status"] == "green" and health["number_of_nodes"] == 3
 
 
-async def _wait_until(condition: Any, seconds: float) -> None:
+async def _wait_until(condition: Any, seconds: float, description: str) -> None:
     """Poll a condition on test-side state (lists the tasks fill) for at most `seconds`."""
     for _ in range(int(seconds / 0.2)):
         if condition():
             return
         await asyncio.sleep(0.2)
+    raise AssertionError(f"not reached within {seconds} s: {description}")

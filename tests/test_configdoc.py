@@ -21,6 +21,7 @@ from logriver.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_ONLY = {
+    "LOGRIVER_TEST_ES_URL",
     "LOGRIVER_TEST_ES_PORT",
     "LOGRIVER_CHROMIUM",
     "LOGRIVER_FUZZ_EXAMPLES",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -24,13 +23,7 @@ from logriver.esruntime import (
     java,
     rundir,
 )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.esnodes import SessionNodes
 
 
 def test_from_settings_reads_the_local_elasticsearch_settings(tmp_path: Path) -> None:
@@ -78,7 +71,7 @@ def test_config_has_only_core_settings(tmp_path: Path) -> None:
 
 
 def test_foreign_pid_in_pidfile_is_never_signalled(tmp_path: Path) -> None:
-    es = LocalElasticsearch(home=tmp_path, port=_free_port(), name="foreign")
+    es = LocalElasticsearch(home=tmp_path, port=9999, name="foreign")  # never started: the port is not used
     es.run_dir.mkdir(parents=True)
     (es.run_dir / "es.pid").write_text(f"{os.getpid()}\n")  # alive, but not an ES of ours
     assert es.status() is None
@@ -92,8 +85,8 @@ def test_invalid_name_is_rejected(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def node() -> Iterator[LocalElasticsearch]:
-    es = LocalElasticsearch(home=default_home(), port=_free_port(), heap_mb=512, name="test-runtime")
+def node(es_nodes: SessionNodes) -> Iterator[LocalElasticsearch]:
+    es = es_nodes.spare("test-runtime")
     try:
         yield es
     finally:

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import free_port
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -68,9 +66,9 @@ def test_installed_copy_imports_from_itself(installed: Path, tmp_path: Path) -> 
 
 
 @pytest.fixture
-def served(installed: Path, tmp_path: Path, es_url: str) -> Iterator[tuple[str, str]]:
-    port = free_port()
-    env = _env(installed, LOGRIVER_ES_URL=es_url, LOGRIVER_PORT=str(port), LOGRIVER_INDEX_PREFIX="lrt-packaging")
+def served(installed: Path, tmp_path: Path, es_url: str, app_port: int, index_prefix: str) -> Iterator[tuple[str, str]]:
+    port = app_port
+    env = _env(installed, LOGRIVER_ES_URL=es_url, LOGRIVER_PORT=str(port), LOGRIVER_INDEX_PREFIX=index_prefix)
     process = subprocess.Popen(
         [sys.executable, "-m", "logriver.cli", "serve", "--dev"],
         env=env,
@@ -86,7 +84,7 @@ def served(installed: Path, tmp_path: Path, es_url: str) -> Iterator[tuple[str, 
         process.wait(timeout=30)
         assert process.stdout is not None
         process.stdout.close()
-        _delete_indices(es_url, "lrt-packaging")
+        _delete_indices(es_url, index_prefix)
 
 
 def _dev_token(process: subprocess.Popen[str]) -> str:

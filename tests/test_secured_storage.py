@@ -1,6 +1,6 @@
 """logriver against a node with security on: HTTPS with a CA made by the test, basic auth, API keys.
 
-The node is the integ-test-zip started by `SecuredNode` (HTTPS on 127.0.0.1:9264). Creating an
+The node is the session's own `SecuredNode` (the `secured` fixture: HTTPS on a port of the session's block). Creating an
 API key is impossible on it (see `test_api_key_reaches_the_api_key_realm`), so an API key is
 tested up to the point where Elasticsearch's API-key realm handles the one logriver sends.
 """
@@ -11,13 +11,14 @@ import asyncio
 import base64
 import logging
 import secrets
+import ssl
 import urllib.error
-from collections.abc import Iterator
 
+import aiohttp
+import elastic_transport
 import pytest
 from elasticsearch import AuthenticationException
 
-from logriver import esruntime
 from logriver.app import create_app
 from logriver.core.settings import Settings
 from logriver.core.storage import Storage
@@ -25,15 +26,7 @@ from logriver.esruntime.secured import FILE_USER, SecuredNode
 from logriver.services import SERVICES
 from tests.helpers import ApiClient, ts
 
-
-@pytest.fixture(scope="module")
-def secured() -> Iterator[SecuredNode]:
-    node = SecuredNode(esruntime.default_home())
-    already_running = node.status() is not None
-    node.start()
-    yield node
-    if not already_running:
-        node.stop()
+pytestmark = pytest.mark.es
 
 
 def _settings(node: SecuredNode, **overrides: object) -> Settings:
@@ -58,6 +51,32 @@ async def _ready(settings: Settings) -> bool:
         return ready
     finally:
         await storage.close()
+
+
+async def _refusal(settings: Settings) -> str:
+    """Which refusal a request with these settings meets: `tls`, `authentication`, or `none` when answered."""
+    storage = Storage.from_settings(settings, settings.es_url)
+    try:
+        await storage.client.options(max_retries=0).cluster.health()
+    except AuthenticationException:
+        return "authentication"
+    except elastic_transport.TransportError as error:
+        return "tls" if _tls_failure(error) else f"other: {error!r}"
+    finally:
+        await storage.close()
+    return "none"
+
+
+def _tls_failure(error: BaseException | None) -> bool:
+    """Whether a transport error comes from the TLS handshake or the pinned fingerprint, not the network."""
+    seen: list[BaseException] = []
+    while error is not None and error not in seen:
+        seen.append(error)
+        if isinstance(error, (ssl.SSLError, aiohttp.ServerFingerprintMismatch, elastic_transport.TlsError)):
+            return True
+        errors = getattr(error, "errors", ())
+        error = errors[0] if errors else (error.__cause__ or error.__context__)
+    return False
 
 
 async def test_basic_auth_over_https_with_a_ca_file_writes_and_reads(secured, aiohttp_client, token_store):
@@ -93,21 +112,29 @@ async def test_a_pinned_certificate_fingerprint_replaces_the_ca(secured):
         ok = _settings(secured, es_username=FILE_USER, es_password=secured.password(), es_ssl_fingerprint=form)
         assert await _ready(ok)
     wrong = _settings(secured, es_username=FILE_USER, es_password=secured.password(), es_ssl_fingerprint="ab" * 32)
-    assert not await _ready(wrong)
+    assert await _refusal(wrong) == "tls"
     # The aiohttp client pins the certificate the node presents, not the CA that signed it.
     ca_fingerprint = secured.certificates.ca_fingerprint()
     ca_pinned = _settings(
         secured, es_username=FILE_USER, es_password=secured.password(), es_ssl_fingerprint=ca_fingerprint
     )
-    assert not await _ready(ca_pinned)
+    assert await _refusal(ca_pinned) == "tls"
 
 
 async def test_verification_is_on_by_default_and_a_wrong_password_is_refused(secured):
     # The test CA is in no system store: without a CA file or a fingerprint the handshake fails.
-    assert not await _ready(_settings(secured, es_username=FILE_USER, es_password=secured.password()))
+    assert await _refusal(_settings(secured, es_username=FILE_USER, es_password=secured.password())) == "tls"
     ca = str(secured.certificates.ca_cert)
-    assert not await _ready(_settings(secured, es_username=FILE_USER, es_password="wrong", es_ca_file=ca))
-    assert not await _ready(_settings(secured, es_ca_file=ca))
+    assert (
+        await _refusal(_settings(secured, es_username=FILE_USER, es_password="wrong", es_ca_file=ca))
+        == "authentication"
+    )
+    assert await _refusal(_settings(secured, es_ca_file=ca)) == "authentication"
+    # The same settings with the right password pass both checks: the refusals above are the ones named.
+    assert (
+        await _refusal(_settings(secured, es_username=FILE_USER, es_password=secured.password(), es_ca_file=ca))
+        == "none"
+    )
 
 
 async def test_verification_off_works_and_warns_loudly(secured, caplog):

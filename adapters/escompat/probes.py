@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from logriver.adapters.escompat.web import authenticated, es_json
+from logriver.core.params import refuse_unknown
 from logriver.core.web import SETTINGS
 from logriver.services import SERVICES
 
@@ -170,6 +171,9 @@ async def nodes_handler(request: web.Request) -> web.Response:
     return es_json(request, body)
 
 
+# What Elasticsearch's delete calls of set-up objects take, its common parameters included.
+DELETE_PARAMS = ("master_timeout", "timeout", "error_trace", "filter_path", "human", "pretty")
+
 # What GET answers for a named set-up object, and for the list of them.
 SETUP_OBJECTS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "_index_template": (
@@ -213,6 +217,13 @@ def setup_handler(kind: str) -> Callable[[web.Request], Any]:
 
     async def handler(request: web.Request) -> web.Response:
         authenticated(request)
+        if request.method == "DELETE":
+            refuse_unknown(
+                request.query.keys(),
+                DELETE_PARAMS,
+                f"DELETE {request.path}",
+                type="illegal_argument_exception",
+            )
         if request.method in ("GET", "HEAD"):
             name = request.match_info.get("name")
             return es_json(request, named(name) if name else listing)

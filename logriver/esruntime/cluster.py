@@ -26,6 +26,7 @@ from logriver.esruntime.rundir import loopback_settings
 
 CLUSTER_NAME = "logriver-cluster"
 HTTP_BASE, TRANSPORT_BASE = 9261, 9361
+TRANSPORT_OFFSET = TRANSPORT_BASE - HTTP_BASE  # a node's transport port, from its HTTP port
 DEFAULT_HEAP_MB = 384  # three nodes fit in about 1.5 GB with their off-heap memory
 SERVER_MAIN = "org.elasticsearch.server/org.elasticsearch.bootstrap.Elasticsearch"
 
@@ -190,6 +191,8 @@ def cluster_from_settings(settings: Settings, size: int | None = None, heap_mb: 
         home,
         size=size or int(recorded.get("size", 3)),
         heap_mb=heap_mb or int(recorded.get("heap_mb", DEFAULT_HEAP_MB)),
+        http_base=settings.es_cluster_port,
+        transport_base=settings.es_cluster_port + TRANSPORT_OFFSET,
     )
 
 

@@ -79,6 +79,16 @@ async def test_setup_calls_are_harmless(api, kind):
     assert (await call(api, "GET", f"/{kind}")).status == 200
 
 
+@pytest.mark.parametrize("kind", ["_index_template", "_ilm/policy", "_data_stream"])
+async def test_setup_deletes_refuse_unknown_parameters_by_name(api, kind):
+    known = await call(api, "DELETE", f"/{kind}/logs", master_timeout="30s", timeout="30s")
+    assert known.status == 200 and known.body == {"acknowledged": True}
+    refused = await call(api, "DELETE", f"/{kind}/logs", expand_wildcards="all", force="true")
+    assert refused.status == 400 and has_product_header(refused), refused.body
+    assert refused.body["error"]["type"] == "illegal_argument_exception"
+    assert "expand_wildcards, force" in refused.body["error"]["reason"]
+
+
 async def test_index_creation_and_alias_probe_are_acknowledged(api):
     created = await call(
         api,

@@ -430,6 +430,7 @@ async def test_task_logs_keys_are_exactly_the_named_keys(api):
     logs = (await call(api, "GET", "/datasets/d1/tasks/t1/logs", order="asc", keys="name"))["logs"]
     assert logs == [{"name": name} for name in ("stdout", "stderr", "stdout", "stdlog")]
     listed = await call(api, "GET", "/logs", keys="name", dataset_id="d1")
+    assert len(listed) == 5, listed  # the four of task t1 and the one of t2
     assert all(set(entry) == {"log_id", "name"} for entry in listed.values())  # only GET /logs adds log_id
 
 
@@ -461,3 +462,39 @@ async def test_stored_entry_keys_cannot_override_the_entry_s_own(api):
     await api.post_lines([{"@timestamp": ts(), "message": "m", "labels": HEAD_LABELS, "fields": fields}])
     entry = await call(api, "GET", "/logs/forged")
     assert entry["log_id"] == "forged" and entry["data"] == "m" and entry["name"] == "n"
+
+
+# --- deletion refuses what it does not know, and says when storage refused ----------------------------
+
+
+@pytest.mark.parametrize("path", ["/logs/abc", "/datasets/d1/logs", "/datasets/d1/tasks/t1/logs"])
+async def test_delete_refuses_unknown_parameters_by_name(api, path):
+    log_id = await create(api, {"data": "stays", "task_id": "t1"}, path="/datasets/d1/logs")
+    result = await call(api, "DELETE", path.replace("abc", log_id), expect=400, force="1", older_than="1d")
+    assert result["code"] == 400 and "force, older_than" in result["error"], result
+    assert (await call(api, "GET", f"/logs/{log_id}"))["data"] == "stays"
+
+
+async def _block_lines(es, index_prefix: str, blocked: bool) -> None:
+    # The flood-stage block: Elasticsearch answers each document delete in these indices with 429.
+    value = True if blocked else None
+    await es.indices.put_settings(
+        index=f"{index_prefix}-lines-*", settings={"index.blocks.read_only_allow_delete": value}
+    )
+
+
+async def test_a_refused_delete_is_an_error_not_a_success(api, es, index_prefix):
+    log_id = await create(api, {"data": "a\nb", "task_id": "t1"}, path="/datasets/d1/logs")
+    await _block_lines(es, index_prefix, True)
+    try:
+        one = await call(api, "DELETE", f"/logs/{log_id}", expect=503)
+        task = await call(api, "DELETE", "/datasets/d1/tasks/t1/logs", token="write-acme", expect=503)
+        response = await api.http.delete("/datasets/d1/logs", headers=auth("write-acme"))
+        docs = [orjson.loads(line) for line in (await response.read()).splitlines()]
+    finally:
+        await _block_lines(es, index_prefix, False)
+    for answer in (one, task):
+        assert answer["code"] == 503 and "429 cluster_block_exception" in answer["error"], answer
+    assert docs[-1]["status"] == "failed" and docs[-1]["code"] == 503, docs
+    assert docs[-1]["percent_complete"] == 0.0 and docs[-1]["total"] == 1
+    assert (await call(api, "GET", f"/logs/{log_id}"))["data"] == "a\nb"

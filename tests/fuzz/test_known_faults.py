@@ -41,7 +41,11 @@ SCALE = "/v6/job-executions/1/logs/combined/"
 FAR_WINDOW = "start=9999-01-01T00:00:00Z&end=9999-12-31T00:00:00Z"
 
 
-# (method, path, body, extra headers, status, what the answer must contain)
+DEEP_METADATA = json.dumps({"labels": {"a": "b"}, "metadata": nested(100)}).encode()
+# The bulk item of a refused line: accepted lines answer 201 with no error, so this cannot match them.
+BAD_TIME = b'"status":400,"error":{"type":"invalid_timestamp"'
+
+# (method, path, body, extra headers, status, what the answer must contain; None: an empty body)
 CASES = [
     ("GET", "/api/v1/search?start=" + "9" * 5000, None, [], 400, b"start"),
     ("GET", "/api/v1/streams?end=" + "9" * 5000, None, [], 400, b"end"),
@@ -69,15 +73,15 @@ CASES = [
     ("GET", "/api/v1/lines", None, [(b"Authorization", b"Bearer \xff\xfe")], 400, b"Authorization"),
     ("GET", "/logs", None, [(b"Authorization", b"Basic \xff==")], 400, b"Authorization"),
     ("PUT", "/api/v1/streams", json.dumps({"labels": {"\u0000": "x"}}).encode(), [JSON], 400, b"NUL"),
-    ("PUT", "/api/v1/streams", json.dumps({"labels": {"a": "b"}, "metadata": nested(100)}).encode(), [JSON], 400, b""),
+    ("PUT", "/api/v1/streams", DEEP_METADATA, [JSON], 400, b"json_too_deep"),
     ("POST", "/logs", json.dumps({"data": "d", "extra": nested(300)}).encode(), [JSON], 400, b'"code":400'),
     ("POST", "/es/_bulk", bulk(nested(300)), [NDJSON], 200, b"document_parsing"),
-    ("POST", "/es/_bulk", bulk({"@timestamp": 1e300, "message": "m"}), [NDJSON], 200, b"errors"),
-    ("POST", "/es/_bulk", bulk({"@timestamp": "9" * 30, "message": "m"}), [NDJSON], 200, b"errors"),
-    ("POST", "/es/_bulk", bulk({"@timestamp": "99999-01-01T00:00:00", "message": "m"}), [NDJSON], 200, b"errors"),
-    ("POST", "/es/_bulk", bulk({"@timestamp": -1e18, "message": "m"}), [NDJSON], 200, b"errors"),
+    ("POST", "/es/_bulk", bulk({"@timestamp": 1e300, "message": "m"}), [NDJSON], 200, BAD_TIME),
+    ("POST", "/es/_bulk", bulk({"@timestamp": "9" * 30, "message": "m"}), [NDJSON], 200, BAD_TIME),
+    ("POST", "/es/_bulk", bulk({"@timestamp": "99999-01-01T00:00", "message": "m"}), [NDJSON], 200, BAD_TIME),
+    ("POST", "/es/_bulk", bulk({"@timestamp": -1e18, "message": "m"}), [NDJSON], 200, BAD_TIME),
     ("GET", SCALE + "?started=", None, [], 400, b"Invalid ISO timestamp format for parameter: started"),
-    ("GET", SCALE + "?started=P" + "9" * 400 + "D", None, [], 204, b""),
+    ("GET", SCALE + "?started=P" + "9" * 400 + "D", None, [], 204, None),
 ]  # fmt: skip
 
 
@@ -87,4 +91,7 @@ def test_hostile_request_gets_a_specific_answer(live_server: LiveServer, case: t
     sent = headers if any(name == b"Authorization" for name, _ in headers) else [AUTH, *headers]
     answer_status, answer = live_server.send(method, path, body, sent)
     assert answer_status == status, answer[:500]
-    assert fragment in answer, answer[:500]
+    if fragment is None:
+        assert answer == b"", answer[:500]
+    else:
+        assert fragment in answer, answer[:500]

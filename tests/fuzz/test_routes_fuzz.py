@@ -11,6 +11,7 @@ import os
 import re
 import time
 import zlib
+from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
@@ -267,6 +268,7 @@ def test_every_family_has_routes(live_server: LiveServer) -> None:
 def test_no_server_error(live_server: LiveServer, family: str) -> None:
     routes = _family_routes(live_server, family)
     failures: list[str] = []
+    answered: Counter[int] = Counter()  # this family's fuzzed requests only, not the health checks
 
     @settings(
         max_examples=EXAMPLES,
@@ -278,20 +280,17 @@ def test_no_server_error(live_server: LiveServer, family: str) -> None:
     def run(data: st.DataObject) -> None:
         method, path, body, headers = data.draw(_request(routes))
         status, answer = live_server.send(method, path, body, headers)
+        answered[status] += 1
         if status >= 500 and not (status == 503 and path.startswith("/readyz")):
             failures.append(f"{status} {method} {path[:200]} {headers} {body[:200]!r} -> {answer[:300]!r}")
         assert KEEP_GOING or status < 500, failures[-1]
 
     run()
+    print(f"\nfuzz {family}: requests={answered.total()} statuses={dict(sorted(answered.items()))}")
     assert not failures, "\n".join(failures)
+    # The run reached the service, and its hostile input was refused rather than accepted: most
+    # drawn requests are malformed (each family refuses 40-59 of the default 60, derandomized).
+    refused = sum(n for status, n in answered.items() if 400 <= status < 500)
+    assert answered.total() >= min(EXAMPLES, 10), answered
+    assert refused >= answered.total() // 4, answered
     assert_healthy(live_server)
-
-
-def test_status_mix(live_server: LiveServer) -> None:
-    """Reports the figures of the run (shown with -s) and checks the service came out healthy."""
-    assert_healthy(live_server)
-    total = sum(live_server.statuses.values())
-    errors = sum(n for s, n in live_server.statuses.items() if s >= 500)
-    print(f"\nfuzz: requests={total} 5xx={errors} statuses={dict(sorted(live_server.statuses.items()))}")
-    assert total > 0
-    assert errors == 0

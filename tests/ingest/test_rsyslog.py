@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,10 +127,10 @@ async def test_rsyslog_ships_a_file_in_order(make_api, settings, start_rsyslog, 
 
 
 async def test_rsyslog_holds_lines_until_logriver_is_up(
-    aiohttp_client, es, settings, token_store, es_url, start_rsyslog, tmp_path
+    aiohttp_client, es, settings, token_store, es_url, start_rsyslog, tmp_path, app_port
 ):
     """rsyslog suspends the action while nothing answers, probes health, then delivers everything."""
-    port = free_port()
+    port = app_port
     source = tmp_path / "app.log"
     source.write_text("".join(f"queued {i}\n" for i in range(10)))
     process = start_rsyslog(port, source)
@@ -159,9 +158,3 @@ async def wait_for_output(tmp_path: Path, text: str, process: subprocess.Popen) 
             return
         await asyncio.sleep(0.1)
     pytest.fail(f"rsyslogd never said {text!r}: {output.read_text(errors='replace') if output.exists() else ''}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -1,12 +1,21 @@
-"""How per-action bulk statuses become per-line outcomes, and when a write must raise."""
+"""How per-action bulk statuses become per-line outcomes, and when a write must raise.
+
+The first tests feed statuses to the pure mapping functions (`_outcome`, `_result`,
+`_pushed_back`): they are a table of the mapping, not of Elasticsearch. Every path that acts on
+storage's answers is tested with Elasticsearch's own refusals: a NUL label name (400), the write
+block (403) and the flood-stage block (429) on the test's own streams index.
+"""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
 from logriver.core.errors import OverloadedError, StorageUnavailableError
 from logriver.ingest.schemas import LineIn
 from logriver.ingest.writer import CREATED, EXISTS, REJECTED, UNAVAILABLE, LineWriter, _outcome, _pushed_back
+from tests.helpers import auth, ts
 
 LINES = [(i, LineIn(timestamp_ns=i, message="m", labels={})) for i in range(3)]
 STREAM_OK = (201, None)
@@ -58,21 +67,45 @@ async def test_a_refused_stream_record_is_no_500_and_leaves_no_line(make_api, es
     assert [hit["_source"]["message"] for hit in stored["hits"]["hits"]] == ["kept"]
 
 
-async def test_lines_of_a_refused_stream_record_are_withdrawn(make_api, es, index_prefix):
-    """Storage took the lines but refused their stream record: the lines are deleted and reported."""
-    from logriver.core.timeutil import now_ns
-    from logriver.ingest.writer import WriteResult
-    from logriver.services import SERVICES
+async def _block_streams(es, index_prefix: str, block: str | None) -> None:
+    for name in ("index.blocks.write", "index.blocks.read_only_allow_delete"):
+        value = True if name == block else None
+        await es.indices.put_settings(index=f"{index_prefix}-streams", settings={name: value})
 
+
+async def test_lines_of_a_refused_stream_record_are_withdrawn(make_api, es, index_prefix):
+    """Storage took the line but refused its stream record for good: the line is deleted and reported.
+
+    The refusal is Elasticsearch's own: the write block answers 403 to the stream record only,
+    since it is on the streams index alone.
+    """
     api = await make_api()
-    writer = api.http.server.app[SERVICES].writer
-    lines = [(0, LineIn(now_ns(), "stored first", {"app": "x"}))]
-    stored = await writer.write_lines("acme", lines, b"digest", refresh=True)
-    operations, _ = writer._operations("acme", lines, b"digest")
-    statuses = [(201, None), (400, {"type": "document_parsing_exception", "reason": "refused"})]
-    results = [WriteResult(1, [], stored.ids, [CREATED])]
-    await writer._withdraw_unregistered("acme", lines, operations, statuses, results)
-    assert results[0].accepted == 0 and results[0].outcomes == [REJECTED]
-    assert "its stream cannot be registered: refused" in results[0].rejected[0].message
+    await api.post_lines({"labels": {"app": "before"}, "lines": [{"@timestamp": ts(), "message": "kept"}]})
+    await _block_streams(es, index_prefix, "index.blocks.write")
+    try:
+        answer = await api.post_lines({"labels": {"app": "new"}, "lines": [{"@timestamp": ts(), "message": "gone"}]})
+    finally:
+        await _block_streams(es, index_prefix, None)
+    assert answer["accepted"] == 0, answer
+    assert [(r["index"], r["type"]) for r in answer["rejected"]] == [(0, "rejected_by_storage")], answer
+    assert "its stream cannot be registered" in answer["rejected"][0]["message"]
     await es.indices.refresh(index=f"{index_prefix}-*")
-    assert (await es.count(index=f"{index_prefix}-lines-*"))["count"] == 0
+    stored = await es.search(index=f"{index_prefix}-lines-*", query={"match_all": {}})
+    assert [hit["_source"]["message"] for hit in stored["hits"]["hits"]] == ["kept"]
+
+
+async def test_a_pushed_back_stream_record_asks_for_a_retry_that_completes(make_api, settings, es, index_prefix):
+    """A stream record refused with 429 (the flood-stage block) makes the request a 429; its retry stores it once."""
+    api = await make_api(dataclasses.replace(settings, es_retries=0))
+    body = {"labels": {"app": "later"}, "lines": [{"@timestamp": ts(), "message": "once"}]}
+    await api.post_lines({"labels": {"app": "before"}, "lines": [{"@timestamp": ts(), "message": "kept"}]})
+    await _block_streams(es, index_prefix, "index.blocks.read_only_allow_delete")
+    try:
+        refused = await api.http.post("/api/v1/lines", json=body, headers=auth(), params={"refresh": "wait_for"})
+        assert refused.status == 429, await refused.text()
+        assert (await refused.json())["error"]["type"] == "overloaded"
+    finally:
+        await _block_streams(es, index_prefix, None)
+    assert (await api.post_lines(body))["accepted"] == 1
+    assert [line["message"] for line in (await api.get_lines(labels__app="later"))["lines"]] == ["once"]
+    assert len((await api.get("/api/v1/streams", labels__app="later"))["streams"]) == 1
