@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from logriver.core.filters import stream_filter
-from logriver.core.storage import Storage, translate_es_errors
+from logriver.core.storage import Storage
 from logriver.core.streams import StreamInfo, stream_id
 from logriver.core.timeutil import format_rfc3339_ns, parse_rfc3339_ns
-from logriver.query.reader import LineQuery, build_filter
+from logriver.query.reader import LineQuery, build_filter, window_of
 
 MAX_STREAMS = 10000
 
@@ -34,17 +34,11 @@ class StreamReader:
     async def _registered(
         self, tenant: str, labels: dict[str, str], exact_id: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        self.storage.require_ready()
         filters = stream_filter(tenant, labels)
         if exact_id is not None:
             filters.append({"ids": {"values": [exact_id]}})
-        with translate_es_errors("reading streams"):
-            response = await self.storage.client.search(
-                index=self.storage.layout.streams_index,
-                query={"bool": {"filter": filters}},
-                sort=[{"stream_id": "asc"}],
-                size=min(limit, MAX_STREAMS),
-            )
+        body = {"query": {"bool": {"filter": filters}}, "sort": [{"stream_id": "asc"}], "size": min(limit, MAX_STREAMS)}
+        response = await self.storage.search(body, "reading streams", index=self.storage.layout.streams_index)
         return [hit["_source"] for hit in response["hits"]["hits"]]
 
     async def _with_stats(self, registered: list[dict[str, Any]], query: LineQuery) -> list[StreamInfo]:
@@ -67,15 +61,8 @@ class StreamReader:
                 },
             }
         }
-        with translate_es_errors("measuring streams"):
-            response = await self.storage.client.search(
-                index=self.storage.layout.lines_pattern,
-                query={"bool": {"filter": filters}},
-                aggs=aggs,
-                size=0,
-                ignore_unavailable=True,
-                allow_no_indices=True,
-            )
+        body = {"query": {"bool": {"filter": filters}}, "aggs": aggs, "size": 0}
+        response = await self.storage.search(body, "measuring streams", window_of(query))
         buckets = response.get("aggregations", {}).get("streams", {}).get("buckets", [])
         return {bucket["key"]: bucket for bucket in buckets}
 
