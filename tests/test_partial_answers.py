@@ -19,6 +19,7 @@ from logriver.core.errors import StorageUnavailableError
 from logriver.core.indices import layout_of
 from logriver.core.settings import Settings
 from logriver.core.timeutil import NS_PER_SECOND
+from logriver.query.arrivals import position_at
 from logriver.services import SERVICES
 from tests.helpers import ApiClient, auth, ts
 from tests.sse import open_tail
@@ -210,6 +211,9 @@ async def test_a_tail_poll_that_fails_does_not_advance_and_delivers_once_in_orde
         with pytest.raises(StorageUnavailableError):
             await hub.poll_once()
         assert group.high == start, "a failed round moved the tail"
+        # The poll's own search, past the refresh (which waits for the primary): an error, not fewer lines.
+        [scanned] = await hub.arrivals.scan_many([group.scan(position_at(hub.clock.now_ns()), hub.batch)])
+        assert isinstance(scanned, StorageUnavailableError), scanned
     finally:
         await restore_primary(es, lost)
     await hub.poll_once()
