@@ -300,6 +300,23 @@ class Storage:
         before_end = window.end_ns is None or span[0] * NS_PER_SECOND < window.end_ns
         return after_start and before_end
 
+    async def create_lines_index(self, name: str) -> bool:
+        """Create a lines index from its template and wait until its primaries are active; False if it existed.
+
+        Waiting matters as much as creating: from its creation on, a search across the lines
+        pattern meets the new index, and a primary that has not started yet fails the search.
+        """
+        created = True
+        with translate_es_errors("creating a lines index", self.layout):
+            try:
+                await self.client.indices.create(index=name, wait_for_active_shards="1")
+            except ApiError as exc:
+                if exc.meta.status != 400 or "resource_already_exists_exception" not in str(exc.body):
+                    raise
+                created = False  # another process (or the first line) was first; its primaries are waited for below
+            await self.client.cluster.health(index=name, wait_for_status="yellow", timeout="30s")
+        return created
+
     async def install_templates(self) -> None:
         """Create or update the index templates and the streams index (idempotent)."""
         with translate_es_errors("installing index templates"):

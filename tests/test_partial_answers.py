@@ -18,7 +18,9 @@ from elasticsearch import AsyncElasticsearch
 from logriver.core.errors import StorageUnavailableError
 from logriver.core.indices import layout_of
 from logriver.core.settings import Settings
+from logriver.core.storage import Storage
 from logriver.core.timeutil import NS_PER_SECOND
+from logriver.ingest.rollover import CHECK_SECONDS, create_upcoming, seconds_to_next_round, upcoming_indices
 from logriver.query.arrivals import position_at
 from logriver.services import SERVICES
 from tests.helpers import ApiClient, auth, ts
@@ -222,3 +224,32 @@ async def test_a_tail_poll_that_fails_does_not_advance_and_delivers_once_in_orde
     await hub.poll_once()
     assert await tail.messages(1) == ["sentinel 0"]
     tail.close()
+
+
+# -- rollover ---------------------------------------------------------------------------------
+
+
+async def test_the_next_buckets_exist_with_started_primaries_before_a_line_needs_them(make_api, settings, es):
+    """At start-up the task makes every bucket from now to the horizon, the current (first) one included."""
+    hourly = dataclasses.replace(
+        settings, index_granularity="hour", max_future_seconds=3600, index_create_ahead_seconds=600
+    )
+    api = await make_api(hourly)
+    storage = api.http.app[SERVICES].storage
+    wanted = upcoming_indices(storage, storage.clock.now_ns())
+    assert len(wanted) >= 2  # this hour's and the next one's at least
+    await create_upcoming(storage, set())  # racing the task's own round: either way it returns once they started
+    health = await es.cluster.health(index=",".join(wanted))
+    assert health["active_primary_shards"] == len(wanted) and health["unassigned_primary_shards"] == 0
+    assert await create_upcoming(storage, set()) == []  # made once: a second round finds them
+
+
+def test_the_task_wakes_when_the_next_bucket_enters_the_horizon(settings):
+    hourly = dataclasses.replace(
+        settings, index_granularity="hour", max_future_seconds=60, index_create_ahead_seconds=30
+    )
+    storage = Storage.from_settings(hourly, hourly.es_url)
+    hour = 1_800_000_000 // 3600 * 3600
+    # At hh:58:00 the horizon reaches hh:59:30; the next hour enters it at hh:58:30.
+    assert seconds_to_next_round(storage, (hour + 3480) * NS_PER_SECOND) == 30
+    assert seconds_to_next_round(storage, (hour + 60) * NS_PER_SECOND) == CHECK_SECONDS
