@@ -8,18 +8,27 @@ when its node dies without a replica), and a closed index. On the local three-no
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import os
+import secrets
 import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from elasticsearch import AsyncElasticsearch
 
+from logriver import esruntime
+from logriver.app import create_app
 from logriver.core.errors import StorageUnavailableError
 from logriver.core.indices import layout_of
 from logriver.core.settings import Settings
 from logriver.core.storage import Storage
 from logriver.core.timeutil import NS_PER_SECOND
+from logriver.esruntime.cluster import LocalCluster
 from logriver.ingest.rollover import CHECK_SECONDS, create_upcoming, seconds_to_next_round, upcoming_indices
 from logriver.query.arrivals import position_at
 from logriver.services import SERVICES
@@ -253,3 +262,155 @@ def test_the_task_wakes_when_the_next_bucket_enters_the_horizon(settings):
     # At hh:58:00 the horizon reaches hh:59:30; the next hour enters it at hh:58:30.
     assert seconds_to_next_round(storage, (hour + 3480) * NS_PER_SECOND) == 30
     assert seconds_to_next_round(storage, (hour + 60) * NS_PER_SECOND) == CHECK_SECONDS
+
+
+# -- the local three-node cluster ---------------------------------------------------------------
+
+VICTIM = 2  # the node killed: cluster-3
+CLUSTER_DAYS = 6
+LINES_PER_DAY = 100
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    """`logriver es start --nodes 3` under LOGRIVER_ES_HOME (else the default cache); stopped if started here."""
+    home = os.environ.get("LOGRIVER_ES_HOME")
+    local = LocalCluster(Path(home) if home else esruntime.default_home(), size=3)
+    already_running = all(status is not None for status in local.status())
+    local.start()
+    yield local
+    if not already_running:
+        local.stop()
+
+
+@pytest.fixture
+async def cluster_es(cluster: LocalCluster) -> AsyncIterator[AsyncElasticsearch]:
+    client = AsyncElasticsearch(cluster.urls, max_retries=3, retry_on_timeout=True, request_timeout=60)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def on_cluster(cluster: LocalCluster, cluster_es: AsyncElasticsearch) -> AsyncIterator[Settings]:
+    """Settings of an app that talks to the two nodes that survive; its indices are deleted afterwards."""
+    survivors = [url for i, url in enumerate(cluster.urls) if i != VICTIM]
+    settings = Settings(
+        es_url=",".join(survivors),
+        index_prefix=f"lrt-{secrets.token_hex(5)}",
+        token_secret="test-secret",
+        index_refresh_interval="200ms",
+        readiness_interval_seconds=0.2,
+        tail_poll_seconds=0.2,
+        es_timeout_seconds=10,
+    )
+    yield settings
+    await asyncio.to_thread(cluster.start)  # a test that failed midway may have left the victim down
+    await cluster_es.options(ignore_status=404).indices.delete(index=f"{settings.index_prefix}-*")
+    await cluster_es.options(ignore_status=404).indices.delete_index_template(name=f"{settings.index_prefix}-*")
+
+
+async def start_api(aiohttp_client: Any, settings: Settings, token_store: Any) -> ApiClient:
+    api = ApiClient(await aiohttp_client(create_app(settings, token_store, settings.es_url)))
+    for _ in range(600):
+        if (await api.http.get("/readyz")).status == 200:
+            return api
+        await asyncio.sleep(0.1)
+    raise AssertionError("storage did not become ready")
+
+
+async def place_on_victim(es: AsyncElasticsearch, prefix: str, names: list[str], victim: str) -> None:
+    """The primaries of `names` on the victim, every other index of the test elsewhere."""
+    others = ",".join([f"{prefix}-*", *(f"-{name}" for name in names)])
+    await es.indices.put_settings(index=others, settings={"index.routing.allocation.exclude._name": victim})
+    await es.indices.put_settings(index=",".join(names), settings={"index.routing.allocation.require._name": victim})
+    await es.cluster.health(index=f"{prefix}-*", wait_for_no_relocating_shards=True, wait_for_status="green")
+    shards = (await es.cat.shards(index=",".join(names), format="json")).body
+    assert {s["node"] for s in shards if s["prirep"] == "p"} == {victim}
+
+
+async def page_all(api: ApiClient, token: str | None = None) -> tuple[list[str], list[int]]:
+    """Every message from `token` (or the head) on, and the status of each answer; stops at the first refusal."""
+    messages: list[str] = []
+    statuses: list[int] = []
+    while True:
+        params = {"labels.job": "partial", "limit": "100", **({"token": token} if token else {})}
+        status, text, _ = await answer(api, "/api/v1/lines", params)
+        statuses.append(status)
+        if status != 200:
+            return messages, statuses
+        page = orjson.loads(text)
+        messages += [line["message"] for line in page["lines"]]
+        token = page["newer_token"]
+        if not page["has_more_newer"]:
+            return messages, statuses
+
+
+async def days_of_lines(api: ApiClient) -> list[str]:
+    today = time.time_ns() // DAY_NS * DAY_NS
+    written: list[str] = []
+    for day in range(CLUSTER_DAYS - 1, -1, -1):
+        base = today - day * DAY_NS + (DAY_NS // 2 if day else 0)
+        stamps = [base + i * NS_PER_SECOND for i in range(LINES_PER_DAY)]
+        if not day:
+            stamps = [time.time_ns() - (LINES_PER_DAY - i) * NS_PER_SECOND // 10 for i in range(LINES_PER_DAY)]
+        written += await write(api, JOB, stamps, f"day-{day}")
+    return written
+
+
+@pytest.mark.timeout(600)
+async def test_a_killed_primary_makes_every_read_503_and_nothing_is_skipped(
+    cluster, cluster_es, on_cluster, aiohttp_client, token_store
+):
+    """No replica; SIGKILL the node holding two days' primaries, with a tail open; then let it rejoin."""
+    settings = dataclasses.replace(on_cluster, index_replicas="0")
+    api = await start_api(aiohttp_client, settings, token_store)
+    written = await days_of_lines(api)
+    await foreign_streams(api)
+    layout = layout_of(settings)
+    lost_days = [layout.lines_index(yesterday_ns() - d * DAY_NS) for d in (0, 1)]
+    victim = cluster.nodes[VICTIM]
+    await place_on_victim(cluster_es, settings.index_prefix, lost_days, victim.name)
+    paged, statuses = await page_all(api)
+    assert paged == written and set(statuses) == {200}
+    first = orjson.loads((await answer(api, "/api/v1/lines", {"labels.job": "partial", "limit": "100"}))[1])
+    calls = read_calls(first["lines"][-1]["id"])
+    tail = await open_tail(api, labels__job="partial")
+    late = await write(api, JOB, [yesterday_ns() + 3600 * NS_PER_SECOND], "late yesterday")
+
+    killed_at = time.monotonic()
+    assert len(victim.kill()) == 2
+    during = [await answer(api, path, params) for _, path, params in calls]
+    for (family, path, _), (status, text, headers) in zip(calls, during, strict=True):
+        assert status == 503, f"{family} {path}: {status} {text[:300]}"
+        assert "Retry-After" in headers
+    native_503 = orjson.loads(during[0][1])["error"]
+    assert {f"the lines of {layout.bucket_label(name)}" for name in lost_days} <= set(
+        native_503["details"]["unavailable"]
+    )
+    onward, onward_statuses = await page_all(api, first["newer_token"])
+    assert onward_statuses[-1] == 503, "paging past the lost days must stop with a 503, never end short"
+    while_down = await write(api, JOB, [time.time_ns() + i for i in range(5)], "while down")
+
+    await asyncio.to_thread(cluster.start)
+    rejoined_at = time.monotonic()
+    await asyncio.to_thread(cluster.wait_for, "wait_for_status=green&wait_for_nodes=3", 180)
+    green_at = time.monotonic()
+    rest, statuses = await page_all(api, first["newer_token"])
+    assert set(statuses) == {200}
+    everything, _ = await page_all(api)
+    assert sorted(everything) == sorted(written + late + while_down)
+    assert [line["message"] for line in first["lines"]] + rest == everything, "the pre-kill token left a gap"
+    after = [await answer(api, path, params) for _, path, params in calls]
+    assert [status for status, _, _ in after] == [200] * len(calls)
+    tailed = await tail.messages(len(late) + len(while_down))
+    delivered_at = time.monotonic()
+    assert tailed == late + while_down
+    tail.close()
+    print(
+        f"\nnode kill, no replica: {len(written)} lines on {CLUSTER_DAYS} days, "
+        f"{2 * LINES_PER_DAY} on {victim.name}; during the outage: statuses {[s for s, _, _ in during]}, "
+        f"paging from a pre-kill token gave {len(onward)} lines then {onward_statuses[-1]}; "
+        f"after restart: {len(first['lines']) + len(rest)} lines paged, tail delivered {len(tailed)} "
+        f"(restart {rejoined_at - killed_at:.1f}s after kill, green {green_at - rejoined_at:.1f}s later, "
+        f"tail delivered {delivered_at - green_at:.1f}s after green)"
+    )
