@@ -95,7 +95,7 @@ UNAVAILABLE_CAUSES = frozenset(
         "es_rejected_execution_exception",
     }
 )
-_MISSING_SHARD = re.compile(r"\[\[([^\]\[]+)\]\[\d+\]\]")  # "missing shards [[index][0], ...]"
+_MISSING_SHARD = re.compile(r"\[([^\[\]\s,]+)\]\[\d+\]")  # each "[index][0]" of "missing shards [[a][0], [b][1]]"
 
 
 def storage_error(status: int, body: Any, what: str, layout: IndexLayout | None = None) -> LogriverError:
@@ -291,14 +291,18 @@ class Storage:
         span = self.layout.bucket_span_seconds(index)
         if span is None:
             return True  # not a bucket of ours: it may hold anything
+        now = self.clock.now_ns()
         start_ns = window.start_ns
         days = self.settings.retention_days
         if days > 0:
-            kept_from = self.clock.now_ns() - days * 86400 * NS_PER_SECOND
+            kept_from = now - days * 86400 * NS_PER_SECOND
             start_ns = kept_from if start_ns is None else max(start_ns, kept_from)
+        # No line lies further ahead than max_future_seconds: a bucket made ahead of time
+        # (ingest/rollover.py) whose primary is still starting holds nothing yet.
+        end_ns = now + self.settings.max_future_seconds * NS_PER_SECOND
+        end_ns = end_ns if window.end_ns is None else min(end_ns, window.end_ns)
         after_start = start_ns is None or span[1] * NS_PER_SECOND > start_ns
-        before_end = window.end_ns is None or span[0] * NS_PER_SECOND < window.end_ns
-        return after_start and before_end
+        return after_start and span[0] * NS_PER_SECOND < end_ns
 
     async def create_lines_index(self, name: str) -> bool:
         """Create a lines index from its template and wait until its primaries are active; False if it existed.

@@ -194,17 +194,23 @@ async def test_a_closed_index_inside_the_window_is_reported_and_one_outside_is_n
     assert [line["message"] for line in page["lines"]] == old + new
 
 
-async def test_an_index_older_than_retention_is_no_error_closed_or_red(make_api, settings, es):
-    """Retention's leftovers hold nothing a reader may ask for: they never fail a read."""
-    api = await make_api(dataclasses.replace(settings, retention_days=2))
+async def test_indices_that_cannot_hold_a_line_never_fail_a_read(make_api, settings, es):
+    """Retention's leftovers, and a bucket made ahead of time whose primary is still starting, hold nothing."""
+    api = await make_api(dataclasses.replace(settings, retention_days=2, max_future_seconds=3600))
     _, new = await two_days(api)
-    red, closed = (layout_of(settings).lines_index(time.time_ns() - d * DAY_NS) for d in (5, 6))
+    layout = layout_of(settings)
+    red, closed = (layout.lines_index(time.time_ns() - d * DAY_NS) for d in (5, 6))
     for index in (red, closed):
         await es.indices.create(index=index, wait_for_active_shards="1")
     await es.indices.close(index=closed)
     await lose_primary(es, red)
+    starting = layout.lines_index(time.time_ns() + 2 * DAY_NS)  # beyond max_future_seconds: no line yet
+    unstarted = {"index.number_of_replicas": 0, "index.routing.allocation.require._name": NOWHERE}
+    await es.indices.create(index=starting, settings=unstarted, wait_for_active_shards="0")
     page = await api.get_lines(labels__job="partial", limit=1000)
     assert [line["message"] for line in page["lines"]][-len(new) :] == new
+    found = await api.get("/api/v1/search", q="new", limit=1000)
+    assert found["total"]["value"] == len(new)
 
 
 async def test_a_tail_poll_that_fails_does_not_advance_and_delivers_once_in_order(make_api, settings, es):
