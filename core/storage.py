@@ -208,6 +208,7 @@ class Storage:
     clock: Clock = field(default_factory=Clock)
     ready: bool = False
     _skippable: set[str] = field(default_factory=set, init=False)  # unreadable indices seen outside some window
+    _prepared: set[str] = field(default_factory=set, init=False)  # lines indices known to exist, primaries started
     _clock_synced_at: float | None = field(default=None, init=False)  # monotonic time of the last alignment
 
     @classmethod
@@ -304,6 +305,24 @@ class Storage:
         after_start = start_ns is None or span[1] * NS_PER_SECOND > start_ns
         return after_start and span[0] * NS_PER_SECOND < end_ns
 
+    def upcoming_indices(self, now_ns: int) -> list[str]:
+        """The lines indices from now to the furthest future a line may carry, plus the lead time."""
+        now = now_ns // NS_PER_SECOND
+        ahead = self.settings.max_future_seconds + self.settings.index_create_ahead_seconds
+        return self.layout.lines_indices_between(now, now + ahead)
+
+    async def prepare_lines_indices(self, now_ns: int | None = None) -> list[str]:
+        """Create (primaries started) the upcoming lines indices not made yet; returns those it created."""
+        created = []
+        for name in self.upcoming_indices(self.clock.now_ns() if now_ns is None else now_ns):
+            if name in self._prepared:
+                continue
+            if await self.create_lines_index(name):
+                created.append(name)
+                log.info("created %s ahead of its first line", name)
+            self._prepared.add(name)
+        return created
+
     async def create_lines_index(self, name: str) -> bool:
         """Create a lines index from its template and wait until its primaries are active; False if it existed.
 
@@ -351,6 +370,7 @@ class Storage:
             if not self.ready:
                 await self.install_templates()
                 await self.align_clock()  # before any write: a seq is a time on the cluster's clock
+                await self._prepare_first_indices()
                 self.ready = True
                 log.info("storage ready at %s", self.layout.prefix)
             else:
@@ -363,6 +383,20 @@ class Storage:
                 log.warning("storage probe failed: %s", exc.message)
             self.ready = False
         return self.ready
+
+    async def _prepare_first_indices(self) -> None:
+        """Before the first request: every index a line may need now exists with its primaries started.
+
+        Later buckets are made by the rollover task while they cannot hold a line yet; these may,
+        and a read meeting one while its primary starts would fail.
+        """
+        try:
+            await self.prepare_lines_indices()
+        except (StorageUnavailableError, StorageTimeoutError, OverloadedError):
+            raise
+        except LogriverError as exc:
+            # A credential that may read but not create indices: serve; the first line creates its index.
+            log.warning("cannot create the lines indices ahead of time: %s (%s)", exc.message, exc.__cause__)
 
     async def align_clock(self) -> None:
         """Measure this host's offset to the cluster's clock (node stats carry the node's time)."""

@@ -13,13 +13,14 @@ import dataclasses
 import os
 import secrets
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from elasticsearch import AsyncElasticsearch
+from elasticsearch import ApiError, AsyncElasticsearch
 
 from logriver import esruntime
 from logriver.app import create_app
@@ -29,7 +30,7 @@ from logriver.core.settings import Settings
 from logriver.core.storage import Storage
 from logriver.core.timeutil import NS_PER_SECOND
 from logriver.esruntime.cluster import LocalCluster
-from logriver.ingest.rollover import CHECK_SECONDS, create_upcoming, seconds_to_next_round, upcoming_indices
+from logriver.ingest.rollover import CHECK_SECONDS, seconds_to_next_round
 from logriver.query.arrivals import position_at
 from logriver.services import SERVICES
 from tests.helpers import ApiClient, auth, ts
@@ -245,18 +246,17 @@ async def test_a_tail_poll_that_fails_does_not_advance_and_delivers_once_in_orde
 
 
 async def test_the_next_buckets_exist_with_started_primaries_before_a_line_needs_them(make_api, settings, es):
-    """At start-up the task makes every bucket from now to the horizon, the current (first) one included."""
+    """Before storage is ready, every bucket from now to the horizon exists, the first one included."""
     hourly = dataclasses.replace(
         settings, index_granularity="hour", max_future_seconds=3600, index_create_ahead_seconds=600
     )
     api = await make_api(hourly)
     storage = api.http.app[SERVICES].storage
-    wanted = upcoming_indices(storage, storage.clock.now_ns())
+    wanted = storage.upcoming_indices(storage.clock.now_ns())
     assert len(wanted) >= 2  # this hour's and the next one's at least
-    await create_upcoming(storage, set())  # racing the task's own round: either way it returns once they started
     health = await es.cluster.health(index=",".join(wanted))
     assert health["active_primary_shards"] == len(wanted) and health["unassigned_primary_shards"] == 0
-    assert await create_upcoming(storage, set()) == []  # made once: a second round finds them
+    assert await storage.prepare_lines_indices() == []  # made before ready: later rounds find them
 
 
 def test_the_task_wakes_when_the_next_bucket_enters_the_horizon(settings):
@@ -420,3 +420,103 @@ async def test_a_killed_primary_makes_every_read_503_and_nothing_is_skipped(
         f"(restart {rejoined_at - killed_at:.1f}s after kill, green {green_at - rejoined_at:.1f}s later, "
         f"tail delivered {delivered_at - green_at:.1f}s after green)"
     )
+
+
+async def read_whole(api: ApiClient, expected: int, seen: Counter[str]) -> None:
+    """Page the stream and search it once; each answer is complete (200) or refused (503), never short."""
+    paged, statuses = await page_all(api)
+    seen.update(f"page {status}" for status in statuses)
+    if statuses[-1] == 200:
+        assert len(paged) == expected, f"a short page walk: {len(paged)} of {expected} lines, every answer 200"
+    status, text, _ = await answer(api, "/api/v1/search", {"labels.job": "partial", "limit": "1", "interval": "1h"})
+    seen[f"search {status}"] += 1
+    assert status in (200, 503), text[:300]
+    if status == 200:
+        found = orjson.loads(text)
+        assert found["total"]["value"] == expected, f"a short search: {found['total']} of {expected}"
+        assert sum(bucket["count"] for bucket in found["histogram"]) == expected
+
+
+@pytest.mark.timeout(600)
+async def test_reads_during_a_replica_promotion_are_complete_or_503(
+    cluster, cluster_es, on_cluster, aiohttp_client, token_store
+):
+    """One replica; SIGKILL a node that holds primaries while readers page and search without pause."""
+    settings = dataclasses.replace(on_cluster, index_replicas="1", index_shards=3)
+    api = await start_api(aiohttp_client, settings, token_store)
+    written = await days_of_lines(api)
+    victim = cluster.nodes[VICTIM]
+    await cluster_es.cluster.health(index=f"{settings.index_prefix}-*", wait_for_status="green")
+    shards = (await cluster_es.cat.shards(index=f"{settings.index_prefix}-lines-*", format="json")).body
+    held = sum(1 for s in shards if s["prirep"] == "p" and s["node"] == victim.name)
+    assert held > 0, "the victim holds no primary: nothing would be promoted"
+    seen: Counter[str] = Counter()
+    await read_whole(api, len(written), seen)
+    assert victim.kill()
+    killed_at = time.monotonic()
+    # Read through the loss and the promotion, until the cluster is back to all primaries active.
+    while True:
+        await read_whole(api, len(written), seen)
+        try:
+            health = await cluster_es.cluster.health(index=f"{settings.index_prefix}-*")
+        except ApiError:  # no master for a moment, when the victim was the master
+            continue
+        if health["number_of_nodes"] == 2 and health["unassigned_primary_shards"] == 0 and health["status"] != "red":
+            break
+    promoted_at = time.monotonic()
+    for _ in range(3):
+        await read_whole(api, len(written), seen)
+    await asyncio.to_thread(cluster.start)
+    print(
+        f"\nnode kill, one replica: {len(written)} lines, {held} primaries on {victim.name}; "
+        f"answers through the promotion {dict(seen)}; promoted {promoted_at - killed_at:.1f}s after the kill"
+    )
+    assert seen["page 200"] > 0
+
+
+async def test_a_rollover_during_ingest_and_reads_gives_no_error_and_no_short_answer(
+    cluster, cluster_es, on_cluster, aiohttp_client, token_store
+):
+    """Hourly buckets; the lines' clock is set 6 s before the top of the hour, so the rollover comes in seconds."""
+    settings = dataclasses.replace(on_cluster, index_granularity="hour")
+    api = await start_api(aiohttp_client, settings, token_store)
+    now = time.time_ns()
+    boundary = (now // (3600 * NS_PER_SECOND) + 1) * 3600 * NS_PER_SECOND
+    shift = boundary - 6 * NS_PER_SECOND - now  # within max_future_seconds (7200 s)
+    acknowledged: list[str] = []
+    crossed_at: list[float] = []
+    stop = asyncio.Event()
+
+    async def ingest() -> None:
+        number = 0
+        while not stop.is_set():
+            stamp = time.time_ns() + shift
+            if stamp >= boundary and not crossed_at:
+                crossed_at.append(time.time())
+            acknowledged.extend(await write(api, JOB, [stamp + i for i in range(10)], f"b{number}"))
+            number += 1
+            if stamp > boundary + 6 * NS_PER_SECOND:
+                stop.set()
+
+    seen: Counter[int] = Counter()
+    writer = asyncio.create_task(ingest())
+    while not stop.is_set():
+        before = len(acknowledged)
+        status, text, _ = await answer(api, "/api/v1/search", {"labels.job": "partial", "limit": "1"})
+        seen[status] += 1
+        assert status == 200, text[:300]
+        assert orjson.loads(text)["total"]["value"] >= before, "a search missed acknowledged lines"
+        paged, statuses = await page_all(api)
+        assert set(statuses) == {200} and len(paged) >= before
+    await writer
+    paged, _ = await page_all(api)
+    assert sorted(paged) == sorted(acknowledged)
+    layout = layout_of(settings)
+    new_index = layout.lines_index(boundary)
+    created = await cluster_es.indices.get_settings(index=new_index, name="index.creation_date")
+    created_ms = int(created[new_index]["settings"]["index"]["creation_date"])
+    print(
+        f"\nrollover: {len(acknowledged)} lines, {seen[200]} searches and page walks, statuses {dict(seen)}; "
+        f"{new_index} made {crossed_at[0] - created_ms / 1000:.0f}s before its first line"
+    )
+    assert created_ms / 1000 < crossed_at[0], "the new bucket was made by its first line, not ahead of it"
