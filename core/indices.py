@@ -29,6 +29,7 @@ STREAM_FIELDS = (
 )
 
 _BUCKET_FORMATS = {"hour": "%Y.%m.%d.%H", "day": "%Y.%m.%d", "month": "%Y.%m"}
+_BUCKET_LABELS = {"hour": "%Y-%m-%d %H:00 UTC", "day": "%Y-%m-%d", "month": "%Y-%m"}
 
 
 class TemplateError(RuntimeError):
@@ -65,14 +66,38 @@ class IndexLayout:
 
     def bucket_end_seconds(self, index_name: str) -> int | None:
         """The first second after an index's bucket, or None when the name is not ours."""
+        start = self._bucket_start(index_name)
+        return None if start is None else _next_bucket_start(start, self.granularity)
+
+    def bucket_span_seconds(self, index_name: str) -> tuple[int, int] | None:
+        """[first second, first second after) of an index's bucket, or None when the name is not ours."""
+        start = self._bucket_start(index_name)
+        return None if start is None else (calendar.timegm(start), _next_bucket_start(start, self.granularity))
+
+    def bucket_label(self, index_name: str) -> str | None:
+        """The bucket as a reader names it (`2026-11-30`, `2026-11-30 13:00 UTC`, `2026-11`)."""
+        start = self._bucket_start(index_name)
+        return None if start is None else time.strftime(_BUCKET_LABELS[self.granularity], start)
+
+    def _bucket_start(self, index_name: str) -> time.struct_time | None:
         head = f"{self.prefix}-lines-"
         if not index_name.startswith(head):
             return None
         try:
-            start = time.strptime(index_name[len(head) :], _BUCKET_FORMATS[self.granularity])
+            return time.strptime(index_name[len(head) :], _BUCKET_FORMATS[self.granularity])
         except ValueError:
             return None
-        return _next_bucket_start(start, self.granularity)
+
+    def lines_indices_between(self, start_seconds: int, end_seconds: int) -> list[str]:
+        """The lines indices whose buckets meet [start, end], oldest first."""
+        names: list[str] = []
+        hour = start_seconds // 3600
+        while hour * 3600 <= end_seconds:
+            name = self._index_of_hour(hour)
+            if name not in names:
+                names.append(name)
+            hour += 1
+        return names
 
     def templates(self) -> dict[str, dict[str, Any]]:
         """Template name -> body, with the prefix filled in."""

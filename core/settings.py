@@ -60,6 +60,7 @@ class Settings:
     retention_days: int = 30  # lines older than this are rejected and their indices deleted; `0` keeps everything
     max_future_seconds: int = 7200  # lines further in the future than this are rejected
     retention_interval_seconds: int = 3600  # how often the retention task looks for expired indices
+    index_create_ahead_seconds: int = 600  # a time bucket's index is made this long before a line may need it
 
     # --- HTTP service ---
     host: str = "127.0.0.1"  # listen address of `logriver serve` (`--host` overrides it)
@@ -156,6 +157,10 @@ class Settings:
             raise SettingsError("LOGRIVER_TAIL_POLL_SECONDS must be > 0 and LOGRIVER_TAIL_SETTLE_SECONDS >= 0")
         if self.workers < 1:
             raise SettingsError(f"LOGRIVER_WORKERS (--workers) must be at least 1, got {self.workers}")
+        if self.index_create_ahead_seconds < 0:
+            raise SettingsError(
+                f"LOGRIVER_INDEX_CREATE_AHEAD_SECONDS must be >= 0, got {self.index_create_ahead_seconds}"
+            )
         if self.retention_days < 0 or self.max_future_seconds < 0:
             raise SettingsError("LOGRIVER_RETENTION_DAYS and LOGRIVER_MAX_FUTURE_SECONDS must be >= 0")
         if not 0 < self.es_port < 65536:

@@ -145,11 +145,10 @@ class StreamRegistry:
         return clauses
 
     async def _count_lines(self, query: dict[str, Any]) -> int:
-        with translate_es_errors("counting lines to delete"):
-            found = await self.storage.client.count(
-                index=self.storage.layout.lines_pattern, query=query, ignore_unavailable=True
-            )
-        return int(found["count"])
+        # Storage.search fails rather than count short: a shard that cannot answer must not read as "all gone".
+        body = {"query": query, "size": 0, "track_total_hits": True}
+        found = await self.storage.search(body, "counting lines to delete", index=self.storage.layout.lines_pattern)
+        return int(found["hits"]["total"]["value"])
 
     async def _refresh_lines(self) -> None:
         """Make recent writes (before counting) and the deletions (after them) visible to searches."""
@@ -232,10 +231,9 @@ class StreamRegistry:
     async def _streams_with_lines(self, tenant: str, ids: list[str]) -> set[str]:
         query = {"bool": {"filter": [{"term": {"tenant": tenant}}, {"terms": {"stream_id": ids}}]}}
         aggs = {"streams": {"terms": {"field": "stream_id", "size": len(ids)}}}
-        with translate_es_errors("checking which streams still have lines"):
-            found = await self.storage.client.search(
-                index=self.storage.layout.lines_pattern, query=query, aggs=aggs, size=0, ignore_unavailable=True
-            )
+        body = {"query": query, "aggs": aggs, "size": 0}
+        what = "checking which streams still have lines"
+        found = await self.storage.search(body, what, index=self.storage.layout.lines_pattern)
         return {bucket["key"] for bucket in found["aggregations"]["streams"]["buckets"]}
 
     async def _delete_stream_records(self, ids: list[str]) -> int:

@@ -19,6 +19,7 @@ from logriver.core.storage import Storage
 from logriver.ingest.intake import LineIntake
 from logriver.ingest.registry import StreamRegistry
 from logriver.ingest.retention import run_retention
+from logriver.ingest.rollover import run_rollover
 from logriver.ingest.writer import LineWriter
 from logriver.query.arrivals import ArrivalReader
 from logriver.query.cursor import TokenCodec
@@ -87,7 +88,11 @@ def services_ctx(services: Services) -> Callable[[web.Application], AsyncIterato
     async def run(app: web.Application) -> AsyncIterator[None]:
         storage = services.storage
         await storage.check()  # ready at once when Elasticsearch is up; else the watcher recovers
-        tasks = [asyncio.create_task(storage.watch_readiness()), asyncio.create_task(run_retention(storage))]
+        tasks = [
+            asyncio.create_task(storage.watch_readiness()),
+            asyncio.create_task(run_retention(storage)),
+            asyncio.create_task(run_rollover(storage)),
+        ]
         services.tail_hub.start()
         yield
         await services.tail_hub.stop()

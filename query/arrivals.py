@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from logriver.core.errors import LogriverError
-from logriver.core.storage import Storage, storage_error, translate_es_errors
+from logriver.core.storage import Storage, translate_es_errors
 from logriver.core.timeutil import NS_PER_SECOND, format_rfc3339_ns
-from logriver.query.reader import LINE_SOURCE, Line, LineQuery, build_filter, hit_to_line
+from logriver.query.reader import LINE_SOURCE, Line, LineQuery, build_filter, hit_to_line, window_of
 
 POSITION_PATTERN = r"^[0-9a-f]{22}$"
 INGESTED_MARGIN_NS = 10 * NS_PER_SECOND  # a batch's seqs run a few µs past its ingested_at
@@ -86,10 +86,7 @@ class ArrivalReader:
         body = build_arrival_search(scan)
         self.storage.require_ready()
         self.catch_up_requests += 1
-        with translate_es_errors("catching up a tail"):
-            response = await self.storage.client.search(
-                index=self.storage.layout.lines_pattern, ignore_unavailable=True, allow_no_indices=True, **body
-            )
+        response = await self.storage.search(body, "catching up a tail", window_of(scan.query))
         return [_arrival_line(hit) for hit in response["hits"]["hits"]]
 
     async def refresh(self) -> None:
@@ -102,20 +99,16 @@ class ArrivalReader:
             )
 
     async def scan_many(self, scans: list[ArrivalScan]) -> list[list[Line] | LogriverError]:
-        """All scans in one msearch; a failed scan yields its error in place of lines."""
-        header = {"index": self.storage.layout.lines_pattern, "ignore_unavailable": True, "allow_no_indices": True}
-        searches: list[dict[str, Any]] = []
-        for scan in scans:
-            searches.extend((header, build_arrival_search(scan)))
+        """All scans in one msearch; a failed (or incomplete) scan yields its error in place of lines."""
+        searches = [(build_arrival_search(scan), window_of(scan.query)) for scan in scans]
         self.storage.require_ready()
         self.requests += 1
         self.searches += len(scans)
-        with translate_es_errors("polling for new lines"):
-            response = await self.storage.client.msearch(searches=searches)
-        return [_scan_result(item) for item in response["responses"]]
+        results = await self.storage.msearch(searches, "polling for new lines")
+        return [_scan_result(item) for item in results]
 
 
-def _scan_result(item: dict[str, Any]) -> list[Line] | LogriverError:
-    if "error" not in item:
-        return [_arrival_line(hit) for hit in item["hits"]["hits"]]
-    return storage_error(int(item.get("status", 500)), item, "polling for new lines")
+def _scan_result(item: dict[str, Any] | LogriverError) -> list[Line] | LogriverError:
+    if isinstance(item, LogriverError):
+        return item
+    return [_arrival_line(hit) for hit in item["hits"]["hits"]]

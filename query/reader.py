@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from logriver.core.filters import stream_filter
-from logriver.core.storage import Storage, translate_es_errors
+from logriver.core.storage import Storage, Window
 from logriver.core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, format_rfc3339_ns, parse_rfc3339_ns
 from logriver.query.cursor import Direction, SortKey
 from logriver.query.textquery import parse_query
@@ -72,6 +72,11 @@ class Line:
         if self.highlight is not None:
             data["highlight"] = self.highlight
         return data
+
+
+def window_of(query: LineQuery) -> Window:
+    """The time a query's lines can lie in: its indices there must all answer."""
+    return Window(query.start_ns, query.end_ns)
 
 
 def sort_clause(order: Order) -> list[dict[str, Any]]:
@@ -180,16 +185,13 @@ class LineReader:
     async def slice(self, query: LineQuery, direction: Direction, after: SortKey | None, size: int) -> list[Line]:
         """Up to `size` lines strictly past `after` in `direction`, in that direction's order."""
         body = slice_body(query, direction, after, size, LINE_SOURCE)
-        return [hit_to_line(hit) for hit in (await self.raw_search(body))["hits"]["hits"]]
+        return [hit_to_line(hit) for hit in (await self.raw_search(body, window_of(query)))["hits"]["hits"]]
 
-    async def raw_search(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.storage.require_ready()
-        with translate_es_errors("reading lines"):
-            response = await self.storage.client.search(
-                index=self.storage.layout.lines_pattern, ignore_unavailable=True, allow_no_indices=True, **body
-            )
-        body_out: dict[str, Any] = response.body
-        return body_out
+    async def raw_search(
+        self, body: dict[str, Any], window: Window | None = None, what: str = "reading lines"
+    ) -> dict[str, Any]:
+        """A search answered by every shard of the window, or the reader's 503 (core/storage.py)."""
+        return await self.storage.search(body, what, window)
 
     async def get(self, tenant: str, line_id: str) -> Line | None:
         body = {
@@ -197,19 +199,14 @@ class LineReader:
             "size": 1,
             "_source": [*LINE_SOURCE, "seq"],
         }
-        hits = (await self.raw_search(body))["hits"]["hits"]
+        hits = (await self.raw_search(body, Window(), "reading a line"))["hits"]["hits"]
         return hit_to_line(hits[0]) if hits else None
 
     async def count(self, query: LineQuery) -> int:
-        self.storage.require_ready()
-        with translate_es_errors("counting lines"):
-            response = await self.storage.client.count(
-                index=self.storage.layout.lines_pattern,
-                query={"bool": {"filter": build_filter(query)}},
-                ignore_unavailable=True,
-                allow_no_indices=True,
-            )
-        return int(response["count"])
+        # A size-0 search rather than the count API: it takes allow_partial_search_results.
+        body = {"query": {"bool": {"filter": build_filter(query)}}, "size": 0, "track_total_hits": True}
+        response = await self.raw_search(body, window_of(query), "counting lines")
+        return int(response["hits"]["total"]["value"])
 
     async def iter_lines(self, query: LineQuery, order: Order = "asc", batch: int = 5000) -> AsyncIterator[Line]:
         """Every matching line in order, fetched in batches: memory stays bounded at any size."""
@@ -241,4 +238,5 @@ class LineReader:
 
     async def _keys(self, query: LineQuery, direction: Direction, after: SortKey | None, size: int) -> list[SortKey]:
         body = slice_body(query, direction, after, size, False)
-        return [SortKey.from_sort_values(hit["sort"]) for hit in (await self.raw_search(body))["hits"]["hits"]]
+        hits = (await self.raw_search(body, window_of(query)))["hits"]["hits"]
+        return [SortKey.from_sort_values(hit["sort"]) for hit in hits]

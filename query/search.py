@@ -6,10 +6,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from logriver.core.errors import ValidationError
-from logriver.core.storage import translate_es_errors
 from logriver.core.timeutil import NS_PER_MS, format_rfc3339_ns, parse_duration_ms
 from logriver.query.cursor import Cursor, Direction, TokenCodec, query_fingerprint
-from logriver.query.reader import LINE_SOURCE, LineQuery, LineReader, Order, build_filter, hit_to_line, sort_clause
+from logriver.query.reader import (
+    LINE_SOURCE,
+    LineQuery,
+    LineReader,
+    Order,
+    build_filter,
+    hit_to_line,
+    sort_clause,
+    window_of,
+)
 
 _NICE_INTERVALS_MS = [
     1000,
@@ -64,7 +72,7 @@ class SearchService:
             body["search_after"] = after.search_after()
         if request.interval:
             body["aggs"] = {"timeline": await self._histogram_agg(request)}
-        response = await self.reader.raw_search(body)
+        response = await self.reader.raw_search(body, window_of(request.query), "searching lines")
         hits = [hit_to_line(hit) for hit in response["hits"]["hits"]]
         result: dict[str, Any] = {
             "hits": [line.as_dict() | {"highlight": line.highlight or []} for line in hits[: request.limit]],
@@ -105,8 +113,9 @@ class SearchService:
             "size": 0,
             "aggs": {"first": {"min": {"field": "@timestamp"}}, "last": {"max": {"field": "@timestamp"}}},
         }
-        with translate_es_errors("measuring the search span"):
-            aggs = (await self.reader.raw_search(body)).get("aggregations", {})
+        aggs = (await self.reader.raw_search(body, window_of(query), "measuring the search span")).get(
+            "aggregations", {}
+        )
         first, last = aggs.get("first", {}).get("value"), aggs.get("last", {}).get("value")
         return (int(first), int(last)) if first is not None and last is not None else None
 

@@ -17,11 +17,11 @@ from elasticsearch import NotFoundError as EsNotFoundError
 
 from logriver.core.errors import InvalidTokenError
 from logriver.core.filters import stream_filter
-from logriver.core.storage import Storage, translate_es_errors
+from logriver.core.storage import Storage, check_complete, translate_es_errors
 from logriver.core.streams import StreamInfo, stream_id
 from logriver.core.timeutil import format_rfc3339_ns
 from logriver.query.cursor import TokenCodec, query_fingerprint
-from logriver.query.reader import LineQuery, build_filter
+from logriver.query.reader import LineQuery, build_filter, window_of
 
 MAX_STREAMS = 1000
 # The most streams one selector may name at once (Loki's query API): one registry search, no paging.
@@ -71,12 +71,9 @@ class StreamReader:
 
     async def get(self, tenant: str, labels: dict[str, str]) -> StreamInfo | None:
         """The stream with exactly these labels, or None when it was never written nor created."""
-        self.storage.require_ready()
         filters = [*stream_filter(tenant, labels), {"ids": {"values": [stream_id(tenant, labels)]}}]
-        with translate_es_errors("reading streams"):
-            response = await self.storage.client.search(
-                index=self.storage.layout.streams_index, query={"bool": {"filter": filters}}, size=1
-            )
+        body = {"query": {"bool": {"filter": filters}}, "size": 1}
+        response = await self.storage.search(body, "reading streams", index=self.storage.layout.streams_index)
         found = [hit["_source"] for hit in response["hits"]["hits"]]
         return (await self._with_stats(found, LineQuery(tenant=tenant)))[0] if found else None
 
@@ -113,14 +110,10 @@ class StreamReader:
         return [StreamInfo(doc["stream_id"], doc["labels"], doc.get("metadata") or {}) for doc in docs]
 
     async def _matching(self, tenant: str, labels: dict[str, str], limit: int) -> list[dict[str, Any]]:
-        self.storage.require_ready()
-        with translate_es_errors("reading streams"):
-            response = await self.storage.client.search(
-                index=self.storage.layout.streams_index,
-                query={"bool": {"filter": stream_filter(tenant, labels)}},
-                sort=[{"stream_id": "asc"}],
-                size=min(limit, MAX_MATCHED_STREAMS),
-            )
+        filters = stream_filter(tenant, labels)
+        size = min(limit, MAX_MATCHED_STREAMS)
+        body = {"query": {"bool": {"filter": filters}}, "sort": [{"stream_id": "asc"}], "size": size}
+        response = await self.storage.search(body, "reading streams", index=self.storage.layout.streams_index)
         return [hit["_source"] for hit in response["hits"]["hits"]]
 
     async def _position(self, listing: StreamListing) -> _Position:
@@ -149,14 +142,16 @@ class StreamReader:
         }
         if position.after is not None:
             body["search_after"] = position.after
-        with translate_es_errors("reading streams"):
+        with translate_es_errors("reading streams", self.storage.layout):
             try:
-                response = await self.storage.client.search(**body)
+                # A point in time fixes its indices, so Storage.search's index options cannot go with it.
+                response = await self.storage.client.search(allow_partial_search_results=False, **body)
             except EsNotFoundError:  # the point in time is gone
                 raise InvalidTokenError(
                     f"the listing's snapshot expired ({SNAPSHOT_KEEP_ALIVE} after its last page); "
                     "start again without a token"
                 ) from None
+        check_complete(response.body, "reading streams", self.storage.layout)
         position.snapshot = str(response.get("pit_id", position.snapshot))
         hits: list[dict[str, Any]] = response["hits"]["hits"]
         return hits
@@ -188,15 +183,8 @@ class StreamReader:
                 "aggs": {"first": edge("asc"), "last": edge("desc")},
             }
         }
-        with translate_es_errors("measuring streams"):
-            response = await self.storage.client.search(
-                index=self.storage.layout.lines_pattern,
-                query={"bool": {"filter": filters}},
-                aggs=aggs,
-                size=0,
-                ignore_unavailable=True,
-                allow_no_indices=True,
-            )
+        body = {"query": {"bool": {"filter": filters}}, "aggs": aggs, "size": 0}
+        response = await self.storage.search(body, "measuring streams", window_of(query))
         buckets = response.get("aggregations", {}).get("streams", {}).get("buckets", [])
         return {bucket["key"]: bucket for bucket in buckets}
 
