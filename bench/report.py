@@ -8,10 +8,13 @@ import statistics
 from bench.depth import DepthResult
 from bench.ingest import IngestResult
 from bench.scale import ScaleResult
+from bench.storage import StorageResult
 from bench.tail import TailResult
 
 INGEST_TARGET = 0.9  # api rate / raw rate, at least
 DEPTH_TARGET = 1.5  # deep page median / first page median, at most
+STORE_TARGET = 0.6  # logriver bytes per line / default-mapping bytes per line, at most
+PAGE_TARGET = 1.2  # API page / raw search_after of the same lines, at most
 TAIL_TARGET_MS = 1000  # accepted -> delivered p99, at most
 
 
@@ -68,6 +71,9 @@ def depth_lines(result: DepthResult, repeat: int) -> list[str]:
         "deep": f"newer token {result.depth} lines in",
         "tail": "from=tail",
         "deep_older": f"older token {result.depth} lines back",
+        "raw_deep": "raw search_after of the deep page",
+        "search": "GET /api/v1/search one word",
+        "raw_search": "raw search of the same word",
     }
     for case, label in names.items():
         values = result.latencies[case]
@@ -79,7 +85,18 @@ def depth_lines(result: DepthResult, repeat: int) -> list[str]:
     ratio = depth_ratio(result)
     out.append(f"  depth ratio deep/head {ratio:.3f}  (target <= {DEPTH_TARGET}: {_verdict(ratio <= DEPTH_TARGET)})")
     out.append(f"  older direction: deep_older/tail {older:.3f}")
+    page, search = page_ratio(result), search_ratio(result)
+    out.append(f"  page ratio deep/raw_deep {page:.3f}  (target <= {PAGE_TARGET}: {_verdict(page <= PAGE_TARGET)})")
+    out.append(f"  search ratio search/raw_search {search:.3f}")
     return out
+
+
+def page_ratio(result: DepthResult) -> float:
+    return statistics.median(result.latencies["deep"]) / statistics.median(result.latencies["raw_deep"])
+
+
+def search_ratio(result: DepthResult) -> float:
+    return statistics.median(result.latencies["search"]) / statistics.median(result.latencies["raw_search"])
 
 
 def scale_lines(results: list[ScaleResult], batch: int, concurrency: int) -> list[str]:
@@ -113,7 +130,31 @@ def tail_lines(results: list[TailResult], interval: float) -> list[str]:
     return out
 
 
-def final_line(ingest: float, depth: float, peak_rss_mib: float = float("nan"), tail_p99: float = float("nan")) -> str:
+def storage_lines(result: StorageResult) -> list[str]:
+    out = [
+        f"storage: {result.lines} lines in {result.streams} streams ({result.message_bytes / result.lines:.0f} bytes "
+        "of message a line), one shard, no replica, force-merged to one segment",
+        "  bytes a line    merged  unmerged  (largest fields, bytes a line, from _disk_usage)",
+    ]
+    for store in result.stores:
+        top = sorted(store.fields.items(), key=lambda item: -item[1])[:6]
+        fields = "  ".join(f"{name} {size / store.docs:.1f}" for name, size in top)
+        out.append(f"  {store.name:<9} {store.per_line():9.1f} {store.per_line(False):9.1f}  ({fields})")
+    met = _verdict(result.ratio <= STORE_TARGET)
+    out.append(f"  store ratio logriver/plain {result.ratio:.3f}  (target <= {STORE_TARGET}: {met})")
+    return out
+
+
+def final_line(
+    ingest: float,
+    depth: float,
+    peak_rss_mib: float = float("nan"),
+    tail_p99: float = float("nan"),
+    *,
+    page: float = float("nan"),
+    store: float = float("nan"),
+) -> str:
     return (
-        f"ingest_ratio={ingest:.2f} depth_ratio={depth:.2f} peak_rss_mib={peak_rss_mib:.0f} tail_p99_ms={tail_p99:.0f}"
+        f"ingest_ratio={ingest:.2f} depth_ratio={depth:.2f} page_ratio={page:.2f} store_ratio={store:.2f} "
+        f"peak_rss_mib={peak_rss_mib:.0f} tail_p99_ms={tail_p99:.0f}"
     )
