@@ -13,6 +13,7 @@ from bench.tail import TailResult
 
 INGEST_TARGET = 0.9  # api rate / raw rate, at least
 DEPTH_TARGET = 1.5  # deep page median / first page median, at most
+CPU_TARGET_US = 6  # logriver's CPU per line on the native path, at most
 STORE_TARGET = 0.6  # logriver bytes per line / default-mapping bytes per line, at most
 PAGE_TARGET = 1.2  # API page / raw search_after of the same lines, at most
 TAIL_TARGET_MS = 1000  # accepted -> delivered p99, at most
@@ -29,15 +30,16 @@ def _verdict(met: bool) -> str:
 
 
 def ingest_lines(result: IngestResult, batch: int, concurrency: int, rounds: int) -> list[str]:
-    order = " ".join(("api raw" if n % 2 == 0 else "raw api") for n in range(rounds))
+    ways = ["api", "raw", "esbulk"]
+    order = ", ".join(" ".join(ways[n % 3 :] + ways[: n % 3]) for n in range(rounds))
     out = [
         f"ingest: {result.lines} lines in {result.streams} streams, batch {batch}, concurrency {concurrency}, "
         f"{rounds} rounds ({order}), each way ends with a refresh",
     ]
-    for way in (result.api, result.raw):
+    for way in (result.api, result.raw, *([result.esbulk] if result.esbulk else [])):
         phases = ", ".join(f"{s:.2f}" for s in way.phases)
         out.append(
-            f"  {way.name:<4} {result.lines / way.seconds:9.0f} lines/s  {way.seconds:7.2f} s (rounds {phases})  "
+            f"  {way.name:<6} {result.lines / way.seconds:9.0f} lines/s  {way.seconds:7.2f} s (rounds {phases})  "
             f"stored {way.stored}, retries {way.retries}"
         )
     per_line = result.server_cpu_seconds / result.lines * 1e6
@@ -45,8 +47,13 @@ def ingest_lines(result: IngestResult, batch: int, concurrency: int, rounds: int
         f"  logriver process: {result.server_cpu_seconds:.2f} CPU s ({per_line:.0f} µs/line), "
         f"peak RSS {result.server_peak_rss_mib:.0f} MiB"
     )
+    if result.esbulk is not None:
+        esbulk = result.esbulk_cpu_seconds / result.lines * 1e6
+        out.append(f"  logriver process behind _bulk: {result.esbulk_cpu_seconds:.2f} CPU s ({esbulk:.0f} µs/line)")
     met = _verdict(result.ratio >= INGEST_TARGET)
     out.append(f"  ingest ratio api/raw {result.ratio:.3f}  (target >= {INGEST_TARGET}: {met})")
+    out.append(f"  es_bulk_ratio={result.es_bulk_ratio:.3f} (logriver _bulk / raw _bulk)")
+    out.append(f"  cpu_us_per_line={result.cpu_us_per_line:.1f} (target <= {CPU_TARGET_US})")
     return out
 
 
@@ -140,6 +147,15 @@ def storage_lines(result: StorageResult) -> list[str]:
         top = sorted(store.fields.items(), key=lambda item: -item[1])[:6]
         fields = "  ".join(f"{name} {size / store.docs:.1f}" for name, size in top)
         out.append(f"  {store.name:<9} {store.per_line():9.1f} {store.per_line(False):9.1f}  ({fields})")
+    out.append("  _disk_usage, bytes a line: " + " | ".join(store.name for store in result.stores))
+    names = sorted(
+        {name for store in result.stores for name in store.fields},
+        key=lambda n: -max(store.fields.get(n, 0) / store.docs for store in result.stores),
+    )
+    for name in names:
+        sizes = [store.fields.get(name, 0) / store.docs for store in result.stores]
+        if max(sizes) >= 0.05:
+            out.append(f"    {name:<26}" + "".join(f"{size:9.2f}" for size in sizes))
     met = _verdict(result.ratio <= STORE_TARGET)
     out.append(f"  store ratio logriver/plain {result.ratio:.3f}  (target <= {STORE_TARGET}: {met})")
     return out
