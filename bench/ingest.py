@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 
 from bench.cluster import Cluster
-from bench.logs import Batch, ingest_batches, raw_bulk_body
-from bench.send import BenchError, Sender, api_sender, raw_sender, send_all, session
+from bench.logs import Batch, es_bulk_body, ingest_batches, raw_bulk_body
+from bench.send import BenchError, Sender, api_sender, es_bulk_sender, raw_sender, send_all, session
 from bench.server import ServerProcess
 from logriver.core.indices import IndexLayout
 from logriver.core.timeutil import format_rfc3339_ns, now_ns
@@ -38,10 +38,20 @@ class IngestResult:
     raw: Way
     server_cpu_seconds: float
     server_peak_rss_mib: float
+    esbulk: Way | None = None  # the same lines through logriver's Elasticsearch-compatible `_bulk`
+    esbulk_cpu_seconds: float = 0.0
 
     @property
     def ratio(self) -> float:
         return (self.lines / self.api.seconds) / (self.lines / self.raw.seconds)
+
+    @property
+    def es_bulk_ratio(self) -> float:
+        return float("nan") if self.esbulk is None else self.raw.seconds / self.esbulk.seconds
+
+    @property
+    def cpu_us_per_line(self) -> float:
+        return self.server_cpu_seconds / self.lines * 1e6
 
 
 def _rounds(items: list[Batch], rounds: int) -> list[list[Batch]]:
@@ -64,7 +74,11 @@ def _bodies(
 ) -> dict[str, list[tuple[bytes, int]]]:
     """Both ways' request bodies for one round, built before the clock starts; collects the line ids."""
     ingested = format_rfc3339_ns(now_ns())
-    bodies: dict[str, list[tuple[bytes, int]]] = {"api": [(b.api_body(), len(b.lines)) for b in part], "raw": []}
+    bodies: dict[str, list[tuple[bytes, int]]] = {
+        "api": [(b.api_body(), len(b.lines)) for b in part],
+        "raw": [],
+        "esbulk": [(es_bulk_body(b), len(b.lines)) for b in part],
+    }
     for b in part:
         body, body_ids = raw_bulk_body(b, layout, sequence, ingested)
         bodies["raw"].append((body, len(b.lines)))
@@ -75,28 +89,41 @@ def _bodies(
 async def measure_ingest(
     cluster: Cluster, lines: int, batch: int, concurrency: int, rounds: int, run_id: str
 ) -> IngestResult:
-    """Both ways, rounds in ABBA order so that neither always goes first on a warming, shared node."""
+    """The three ways, in an order that rotates per round so that none always goes first on a busy node."""
     batches = ingest_batches(lines, batch)
     api, raw = Way("api", f"lrbench-{run_id}-api"), Way("raw", f"lrbench-{run_id}-raw")
+    esbulk = Way("esbulk", f"lrbench-{run_id}-esb")
     try:
         await cluster.install_templates(raw.prefix)
         layout, sequence = cluster.layout(raw.prefix), SequenceAllocator()
-        async with ServerProcess(cluster.url, api.prefix) as server, session(concurrency) as http:
-            cpu_before = server.cpu_seconds()
-            senders = {"api": api_sender(http, server.url, server.headers), "raw": raw_sender(http, cluster.url)}
+        async with (
+            ServerProcess(cluster.url, api.prefix) as server,
+            ServerProcess(cluster.url, esbulk.prefix) as compat,
+            session(concurrency) as http,
+        ):
+            cpu_before = server.cpu_seconds(), compat.cpu_seconds()
+            senders = {
+                "api": api_sender(http, server.url, server.headers),
+                "raw": raw_sender(http, cluster.url),
+                "esbulk": es_bulk_sender(http, compat.url, compat.headers),
+            }
             ids: list[str] = []
+            ways = [api, raw, esbulk]
             for number, part in enumerate(_rounds(batches, rounds)):
                 bodies = _bodies(part, layout, sequence, ids)
-                for way in (api, raw) if number % 2 == 0 else (raw, api):
+                for way in ways[number % 3 :] + ways[: number % 3]:
                     await _phase(cluster, way, senders[way.name], bodies[way.name], concurrency)
-            cpu = server.cpu_seconds() - cpu_before
+            cpu = server.cpu_seconds() - cpu_before[0], compat.cpu_seconds() - cpu_before[1]
             rss = server.peak_rss_mib()
         await _check_stored(cluster, api, raw, lines, ids)
+        esbulk.stored = await cluster.count(esbulk.prefix)
+        if esbulk.stored != lines:
+            raise BenchError(f"lines lost through _bulk: sent {lines}, stored {esbulk.stored}")
     finally:
-        for prefix in (api.prefix, raw.prefix):
+        for prefix in (api.prefix, raw.prefix, esbulk.prefix):
             await cluster.delete_prefix(prefix)
     streams = len({tuple(sorted({**b.shared_labels, **ln["labels"]}.items())) for b in batches for ln in b.lines})
-    return IngestResult(lines, streams, api, raw, cpu, rss)
+    return IngestResult(lines, streams, api, raw, cpu[0], rss, esbulk, cpu[1])
 
 
 async def _check_stored(cluster: Cluster, api: Way, raw: Way, lines: int, ids: list[str]) -> None:

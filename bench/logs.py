@@ -138,3 +138,15 @@ def _document(raw: dict[str, Any], labels: dict[str, str], sid: str, seq: str, i
     if raw.get("fields"):
         document["fields"] = raw["fields"]
     return document
+
+
+def es_bulk_body(batch: Batch) -> bytes:
+    """The batch as a shipper sends it to an Elasticsearch `_bulk`: one index per app and host, `host.name`."""
+    parts: list[bytes] = []
+    for raw in batch.lines:
+        labels = {**batch.shared_labels, **raw.get("labels", {})}
+        document = {"@timestamp": raw["@timestamp"], "message": raw["message"], "host": {"name": labels["host"]}}
+        document.update(raw.get("fields") or {})
+        parts.append(b'{"create":{"_index":"%s-%s"}}' % (labels["app"].encode(), labels["host"].encode()))
+        parts.append(orjson.dumps(document))
+    return b"\n".join(parts) + b"\n"

@@ -8,10 +8,14 @@ import statistics
 from bench.depth import DepthResult
 from bench.ingest import IngestResult
 from bench.scale import ScaleResult
+from bench.storage import StorageResult
 from bench.tail import TailResult
 
 INGEST_TARGET = 0.9  # api rate / raw rate, at least
 DEPTH_TARGET = 1.5  # deep page median / first page median, at most
+CPU_TARGET_US = 6  # logriver's CPU per line on the native path, at most
+STORE_TARGET = 0.6  # logriver bytes per line / default-mapping bytes per line, at most
+PAGE_TARGET = 1.2  # API page / raw search_after of the same lines, at most
 TAIL_TARGET_MS = 1000  # accepted -> delivered p99, at most
 
 
@@ -26,15 +30,16 @@ def _verdict(met: bool) -> str:
 
 
 def ingest_lines(result: IngestResult, batch: int, concurrency: int, rounds: int) -> list[str]:
-    order = " ".join(("api raw" if n % 2 == 0 else "raw api") for n in range(rounds))
+    ways = ["api", "raw", "esbulk"]
+    order = ", ".join(" ".join(ways[n % 3 :] + ways[: n % 3]) for n in range(rounds))
     out = [
         f"ingest: {result.lines} lines in {result.streams} streams, batch {batch}, concurrency {concurrency}, "
         f"{rounds} rounds ({order}), each way ends with a refresh",
     ]
-    for way in (result.api, result.raw):
+    for way in (result.api, result.raw, *([result.esbulk] if result.esbulk else [])):
         phases = ", ".join(f"{s:.2f}" for s in way.phases)
         out.append(
-            f"  {way.name:<4} {result.lines / way.seconds:9.0f} lines/s  {way.seconds:7.2f} s (rounds {phases})  "
+            f"  {way.name:<6} {result.lines / way.seconds:9.0f} lines/s  {way.seconds:7.2f} s (rounds {phases})  "
             f"stored {way.stored}, retries {way.retries}"
         )
     per_line = result.server_cpu_seconds / result.lines * 1e6
@@ -42,8 +47,13 @@ def ingest_lines(result: IngestResult, batch: int, concurrency: int, rounds: int
         f"  logriver process: {result.server_cpu_seconds:.2f} CPU s ({per_line:.0f} µs/line), "
         f"peak RSS {result.server_peak_rss_mib:.0f} MiB"
     )
+    if result.esbulk is not None:
+        esbulk = result.esbulk_cpu_seconds / result.lines * 1e6
+        out.append(f"  logriver process behind _bulk: {result.esbulk_cpu_seconds:.2f} CPU s ({esbulk:.0f} µs/line)")
     met = _verdict(result.ratio >= INGEST_TARGET)
     out.append(f"  ingest ratio api/raw {result.ratio:.3f}  (target >= {INGEST_TARGET}: {met})")
+    out.append(f"  es_bulk_ratio={result.es_bulk_ratio:.3f} (logriver _bulk / raw _bulk)")
+    out.append(f"  cpu_us_per_line={result.cpu_us_per_line:.1f} (target <= {CPU_TARGET_US})")
     return out
 
 
@@ -68,6 +78,9 @@ def depth_lines(result: DepthResult, repeat: int) -> list[str]:
         "deep": f"newer token {result.depth} lines in",
         "tail": "from=tail",
         "deep_older": f"older token {result.depth} lines back",
+        "raw_deep": "raw search_after of the deep page",
+        "search": "GET /api/v1/search one word",
+        "raw_search": "raw search of the same word",
     }
     for case, label in names.items():
         values = result.latencies[case]
@@ -79,7 +92,18 @@ def depth_lines(result: DepthResult, repeat: int) -> list[str]:
     ratio = depth_ratio(result)
     out.append(f"  depth ratio deep/head {ratio:.3f}  (target <= {DEPTH_TARGET}: {_verdict(ratio <= DEPTH_TARGET)})")
     out.append(f"  older direction: deep_older/tail {older:.3f}")
+    page, search = page_ratio(result), search_ratio(result)
+    out.append(f"  page ratio deep/raw_deep {page:.3f}  (target <= {PAGE_TARGET}: {_verdict(page <= PAGE_TARGET)})")
+    out.append(f"  search ratio search/raw_search {search:.3f}")
     return out
+
+
+def page_ratio(result: DepthResult) -> float:
+    return statistics.median(result.latencies["deep"]) / statistics.median(result.latencies["raw_deep"])
+
+
+def search_ratio(result: DepthResult) -> float:
+    return statistics.median(result.latencies["search"]) / statistics.median(result.latencies["raw_search"])
 
 
 def scale_lines(results: list[ScaleResult], batch: int, concurrency: int) -> list[str]:
@@ -113,16 +137,43 @@ def tail_lines(results: list[TailResult], interval: float) -> list[str]:
     return out
 
 
+def storage_lines(result: StorageResult) -> list[str]:
+    out = [
+        f"storage: {result.lines} lines in {result.streams} streams ({result.message_bytes / result.lines:.0f} bytes "
+        "of message a line), one shard, no replica, force-merged to one segment",
+        "  bytes a line    merged  unmerged  (largest fields, bytes a line, from _disk_usage)",
+    ]
+    for store in result.stores:
+        top = sorted(store.fields.items(), key=lambda item: -item[1])[:6]
+        fields = "  ".join(f"{name} {size / store.docs:.1f}" for name, size in top)
+        out.append(f"  {store.name:<9} {store.per_line():9.1f} {store.per_line(False):9.1f}  ({fields})")
+    out.append("  _disk_usage, bytes a line: " + " | ".join(store.name for store in result.stores))
+    names = sorted(
+        {name for store in result.stores for name in store.fields},
+        key=lambda n: -max(store.fields.get(n, 0) / store.docs for store in result.stores),
+    )
+    for name in names:
+        sizes = [store.fields.get(name, 0) / store.docs for store in result.stores]
+        if max(sizes) >= 0.05:
+            out.append(f"    {name:<26}" + "".join(f"{size:9.2f}" for size in sizes))
+    met = _verdict(result.ratio <= STORE_TARGET)
+    out.append(f"  store ratio logriver/plain {result.ratio:.3f}  (target <= {STORE_TARGET}: {met})")
+    return out
+
+
 def final_line(
     ingest: float,
     depth: float,
     peak_rss_mib: float = float("nan"),
     tail_p99: float = float("nan"),
+    *,
+    page: float = float("nan"),
+    store: float = float("nan"),
     otlp: float = float("nan"),
 ) -> str:
     return (
-        f"ingest_ratio={ingest:.2f} depth_ratio={depth:.2f} peak_rss_mib={peak_rss_mib:.0f} tail_p99_ms={tail_p99:.0f}"
-        f" otlp_ratio={otlp:.2f}"
+        f"ingest_ratio={ingest:.2f} depth_ratio={depth:.2f} page_ratio={page:.2f} store_ratio={store:.2f} "
+        f"peak_rss_mib={peak_rss_mib:.0f} tail_p99_ms={tail_p99:.0f} otlp_ratio={otlp:.2f}"
     )
 
 

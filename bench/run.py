@@ -21,13 +21,16 @@ from bench.report import (
     final_line,
     ingest_lines,
     otlp_lines,
+    page_ratio,
     scale_lines,
+    storage_lines,
     tail_lines,
     tail_p99_ms,
 )
 from bench.scale import ScaleResult, measure_scale
 from bench.scaleout import measure_scale_out, scale_out_lines
 from bench.send import BenchError
+from bench.storage import measure_storage
 from bench.streams import measure_streams, streams_lines
 from bench.tail import TailResult, measure_tail
 
@@ -57,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--streams", type=int, default=100_000, help="streams of the streams-listing section (0 skips it)"
     )
+    parser.add_argument(
+        "--store-lines", type=int, default=1_000_000, help="lines of the disk measurement, each store (0 skips)"
+    )
     parser.add_argument("--browser-lines", type=int, default=0, help="lines of the viewer's browser bench (0 skips it)")
     parser.add_argument(
         "--keep", action="store_true", help=f"keep the depth stream ({DEPTH_PREFIX}-*) for the next run"
@@ -75,6 +81,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if (
         args.browser_lines < 0
         or args.lines < 0
+        or args.store_lines < 0
         or args.batch < 1
         or args.concurrency < 1
         or args.rounds < 1
@@ -102,7 +109,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 async def _run(url: str, source: str, args: argparse.Namespace) -> str:
     cluster = Cluster.connect(url)
-    ingest_ratio = otlp_ratio = depth = peak_rss = tail_p99 = float("nan")
+    ingest_ratio = otlp_ratio = depth = peak_rss = tail_p99 = store = page = float("nan")
     try:
         version = await cluster.version()
         print(f"logriver bench: Elasticsearch {version} at {url} ({source}), {os.cpu_count()} CPUs", flush=True)
@@ -126,7 +133,7 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
         if args.depth_lines:
             found = await measure_depth(cluster, args.depth_lines, args.batch, args.concurrency, args.repeat)
             print("\n".join(depth_lines(found, args.repeat)), flush=True)
-            depth = depth_ratio(found)
+            depth, page = depth_ratio(found), page_ratio(found)
         if args.scale_lines:
             scaled: list[ScaleResult] = []
             for count in args.worker_counts:
@@ -143,12 +150,16 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
                 tails.append(await measure_tail(cluster, count, args.tail_seconds, args.tail_interval))
             print("\n".join(tail_lines(tails, args.tail_interval)), flush=True)
             tail_p99 = tail_p99_ms(tails)
+        if args.store_lines:
+            stored = await measure_storage(cluster, args.store_lines, secrets.token_hex(4))
+            print("\n".join(storage_lines(stored)), flush=True)
+            store = stored.ratio
         await _other_sections(cluster, url, args)
     finally:
         if args.depth_lines and not args.keep:
             await cluster.delete_prefix(DEPTH_PREFIX)
         await cluster.close()
-    return final_line(ingest_ratio, depth, peak_rss, tail_p99, otlp_ratio)
+    return final_line(ingest_ratio, depth, peak_rss, tail_p99, page=page, store=store, otlp=otlp_ratio)
 
 
 async def _other_sections(cluster: Cluster, url: str, args: argparse.Namespace) -> None:

@@ -48,6 +48,26 @@ def api_sender(http: aiohttp.ClientSession, base_url: str, headers: dict[str, st
     return send
 
 
+def es_bulk_sender(http: aiohttp.ClientSession, base_url: str, headers: dict[str, str]) -> Sender:
+    """POST /es/_bulk of logriver's Elasticsearch-compatible adapter; a 429/503 is retried whole."""
+    url = f"{base_url}/es/_bulk"
+    request_headers = {**headers, "Content-Type": "application/x-ndjson"}
+
+    async def send(body: bytes, lines: int) -> int:
+        for attempt in range(MAX_ATTEMPTS):
+            async with http.post(url, data=body, headers=request_headers) as response:
+                status, payload = response.status, await response.read()
+            if status in (429, 503):
+                await _backoff(attempt)
+                continue
+            if status != 200 or orjson.loads(payload).get("errors"):
+                raise BenchError(f"logriver's _bulk answered {status}: {payload[:500]!r}")
+            return attempt
+        raise BenchError(f"logriver's _bulk kept answering {status} after {MAX_ATTEMPTS} attempts")
+
+    return send
+
+
 def raw_sender(http: aiohttp.ClientSession, es_url: str) -> Sender:
     """POST /_bulk of `create` actions; rejected items are retried by resending the body (409 = stored)."""
     url = f"{es_url}/_bulk"

@@ -38,14 +38,19 @@ def load_json(raw: bytes | str, what: str = "the body") -> Any:
 
 
 def within_depth(value: Any, max_depth: int = MAX_JSON_DEPTH) -> bool:
-    """Whether `value` nests at most `max_depth` containers; iterative, so any depth is safe."""
-    if type(value) not in (dict, list):
-        return True
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        container, depth = stack.pop()
+    """Whether `value` nests at most `max_depth` containers; level by level, so any depth is safe."""
+    level = [value] if type(value) in (dict, list) else []
+    depth = 0
+    # A plain loop over each level: this runs on every request body, and per-container
+    # generators and (container, depth) tuples were most of its cost.
+    while level:
+        depth += 1
         if depth > max_depth:
             return False
-        children = container.values() if type(container) is dict else container
-        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
+        deeper = []
+        for container in level:
+            for child in container.values() if type(container) is dict else container:
+                if type(child) is dict or type(child) is list:
+                    deeper.append(child)
+        level = deeper
     return True

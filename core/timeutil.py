@@ -121,10 +121,12 @@ def format_rfc3339_ns(ns: int) -> str:
     base = _format_seconds(seconds)
     if nanos == 0:
         return base + "Z"
-    frac = f"{nanos:09d}"
-    while frac.endswith("000"):
-        frac = frac[:-3]
-    return f"{base}.{frac}Z"
+    # Once per stored line: whole milliseconds (what most shippers send) first, without string work.
+    if nanos % 1_000_000 == 0:
+        return f"{base}.{nanos // 1_000_000:03d}Z"
+    if nanos % 1000 == 0:
+        return f"{base}.{nanos // 1000:06d}Z"
+    return f"{base}.{nanos:09d}Z"
 
 
 @functools.lru_cache(maxsize=4096)

@@ -204,13 +204,22 @@ def _check_labels(index: int, labels: dict[str, str], settings: Settings) -> Rej
 
 
 def _depth(value: Any) -> int:
+    """Objects nested in `value` (arrays add no level); level by level, without recursion."""
     if type(value) is dict and not any(type(v) in (dict, list) for v in value.values()):
-        return 1  # the usual flat object, without the recursion
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return max((_depth(v) for v in value), default=0)
-    return 0
+        return 1  # the usual flat object
+    depth, level = 0, [value]
+    while True:
+        objects, pending = [], level
+        while pending:
+            item = pending.pop()
+            if isinstance(item, dict):
+                objects.append(item)
+            elif isinstance(item, list):
+                pending.extend(v for v in item if isinstance(v, (dict, list)))
+        if not objects:
+            return depth
+        depth += 1
+        level = [v for obj in objects for v in obj.values() if isinstance(v, (dict, list))]
 
 
 def check_window(index: int, timestamp_ns: int, window: tuple[int | None, int]) -> Rejection | None:

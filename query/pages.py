@@ -43,6 +43,11 @@ class PageService:
             cursor = self.codec.decode(token, fingerprint)
         else:
             cursor = Cursor("newer" if start == "head" else "older", None, False, fingerprint)
+        if cursor.key is None or not cursor.inclusive:
+            # One search: from an end nothing lies behind; past a line of the page that issued the
+            # token, that line lies behind (a line deleted since still counts: the next page is empty).
+            main = await self.reader.slice(query, cursor.direction, cursor.effective_key(), limit + 1)
+            return _assemble(cursor, main[:limit], len(main) > limit, cursor.key is not None)
         main, beyond = await asyncio.gather(
             self.reader.slice(query, cursor.direction, cursor.effective_key(), limit + 1),
             self._probe_opposite(query, cursor),
@@ -50,12 +55,9 @@ class PageService:
         return _assemble(cursor, main[:limit], len(main) > limit, beyond)
 
     async def _probe_opposite(self, query: LineQuery, cursor: Cursor) -> bool:
-        """Is there any line on the other side of the token's boundary (the boundary line included)?"""
-        if cursor.key is None:
-            return False
-        back = _opposite(cursor.direction)
-        after = cursor.key if cursor.inclusive else cursor.key.nudged(back)
-        return bool(await self.reader.slice(query, back, after, 1))
+        """Past an empty page's way back: is any line on the other side, the boundary line excluded?"""
+        assert cursor.key is not None
+        return bool(await self.reader.slice(query, _opposite(cursor.direction), cursor.key, 1))
 
     async def context(self, tenant: str, line_id: str, before: int, after: int) -> tuple[Page, LineQuery]:
         """`before` lines older and `after` lines newer than a line, in its own stream."""
