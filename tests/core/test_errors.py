@@ -75,7 +75,8 @@ def _api_error(status: int, cause: str = "x") -> ApiError:
         (_api_error(503), errors.StorageUnavailableError),
         (_api_error(400, "query_shard_exception"), errors.InvalidQueryError),
         (_api_error(400, "mapper_parsing_exception"), errors.LogriverError),
-        (_api_error(404, "index_not_found_exception"), errors.LogriverError),
+        # A missing index that a read needed is unavailable storage (503), never a silent gap (docs/cluster.md).
+        (_api_error(404, "index_not_found_exception"), errors.StorageUnavailableError),
     ],
 )
 def test_translate_es_errors(raised, expected):
