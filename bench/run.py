@@ -65,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--browser-lines", type=int, default=0, help="lines of the viewer's browser bench (0 skips it)")
     parser.add_argument(
-        "--keep", action="store_true", help=f"keep the depth stream ({DEPTH_PREFIX}-*) for the next run"
+        "--keep",
+        action="store_true",
+        help=f"keep the depth stream ({DEPTH_PREFIX}-*) for the next run, and the storage section's indices",
     )
     parser.add_argument(
         "--scale-out",
@@ -151,7 +153,7 @@ async def _run(url: str, source: str, args: argparse.Namespace) -> str:
             print("\n".join(tail_lines(tails, args.tail_interval)), flush=True)
             tail_p99 = tail_p99_ms(tails)
         if args.store_lines:
-            stored = await measure_storage(cluster, args.store_lines, secrets.token_hex(4))
+            stored = await measure_storage(cluster, args.store_lines, secrets.token_hex(4), keep=args.keep)
             print("\n".join(storage_lines(stored)), flush=True)
             store = stored.ratio
         await _other_sections(cluster, url, args)

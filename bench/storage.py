@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -157,7 +156,7 @@ async def _merge_and_measure(cluster: Cluster, store: Store) -> None:
             store.fields[field_name] = store.fields.get(field_name, 0) + int(figures["total_in_bytes"])
 
 
-async def measure_storage(cluster: Cluster, total: int, run_id: str) -> StorageResult:
+async def measure_storage(cluster: Cluster, total: int, run_id: str, keep: bool = False) -> StorageResult:
     """Load the same lines into the three stores one after the other, merge, and measure each."""
     lines = list(corpus(total, now_ns() - 60 * 10**9))
     stores = [Store(name, f"lrbench-{run_id}-st{name}") for name in ("plain", "before", "logriver")]
@@ -172,7 +171,7 @@ async def measure_storage(cluster: Cluster, total: int, run_id: str) -> StorageR
             print(f"  ({store.name}: loaded and merged in {time.perf_counter() - started:.0f} s)", flush=True)
         await _check_round_trip(cluster, stores[-1], lines)
     finally:
-        if not os.environ.get("LOGRIVER_BENCH_KEEP_STORAGE"):
+        if not keep:
             for store in stores:
                 await cluster.delete_prefix(store.prefix)
     streams = len({tuple(sorted(line.labels.items())) for line in lines})

@@ -62,7 +62,7 @@ class Served:
     async def wait_for_workers(self, replaced: set[int] | frozenset[int] = frozenset()) -> set[int]:
         """The two workers, once two run and, if given, one of `replaced` has been replaced."""
         deadline = asyncio.get_running_loop().time() + START_SECONDS
-        while len(pids := self.workers()) != 2 or (replaced and not pids - replaced):
+        while len(pids := self.workers()) != 2 or (replaced and not replaced - pids):
             assert asyncio.get_running_loop().time() < deadline, f"workers now: {pids}"
             await asyncio.sleep(0.1)
         return pids
