@@ -7,11 +7,8 @@ its successor adds to them (nothing counted twice), and its open tail leaves the
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,34 +19,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from logriver.core.web import WORKER_HEADER
 from tests.helpers import ts
 from tests.prometheus_server import Prometheus, promtool_check, running_prometheus, series
-from tests.test_workers import Served, _printed_port
+from tests.test_workers import Served, serve_two_workers
 
 MAX_REQUESTS = 200  # new connections tried until both workers have answered
 
 
 @pytest.fixture
 async def served(es, es_url: str, index_prefix: str, tmp_path: Path) -> AsyncIterator[Served]:
-    auth = tmp_path / "auth.json"
-    auth.write_text(json.dumps({"tokens": [{"token": "w-admin", "tenant": "acme", "roles": ["admin"]}]}))
-    env = {
-        **os.environ,
-        "LOGRIVER_ES_URL": es_url,
-        "LOGRIVER_AUTH_FILE": str(auth),
-        "LOGRIVER_INDEX_PREFIX": index_prefix,
-        "LOGRIVER_TOKEN_SECRET": "metrics-workers-secret",
-        "LOGRIVER_PORT": "0",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the supervisor makes its own
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "logriver.cli", "serve", "--workers", "2"], env=env, stdout=out, stderr=out
-        )
-    try:
-        yield Served(process, await _printed_port(process, log), log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(process.wait, 60)
+    async with serve_two_workers(es_url, index_prefix, tmp_path, "metrics-workers-secret") as served:
+        yield served
 
 
 async def post_lines(served: Served) -> int:

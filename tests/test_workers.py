@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -68,8 +69,9 @@ class Served:
         return pids
 
 
-@pytest.fixture
-async def served(es, es_url: str, index_prefix: str, tmp_path: Path) -> AsyncIterator[Served]:
+@contextlib.asynccontextmanager
+async def serve_two_workers(es_url: str, index_prefix: str, tmp_path: Path, secret: str) -> AsyncIterator[Served]:
+    """`logriver serve --workers 2` as a real process on a port the supervisor picks; stopped with SIGTERM."""
     auth = tmp_path / "auth.json"
     auth.write_text(json.dumps({"tokens": [{"token": "w-admin", "tenant": "acme", "roles": ["admin"]}]}))
     env = {
@@ -77,9 +79,10 @@ async def served(es, es_url: str, index_prefix: str, tmp_path: Path) -> AsyncIte
         "LOGRIVER_ES_URL": es_url,
         "LOGRIVER_AUTH_FILE": str(auth),
         "LOGRIVER_INDEX_PREFIX": index_prefix,
-        "LOGRIVER_TOKEN_SECRET": "workers-test-secret",
+        "LOGRIVER_TOKEN_SECRET": secret,
         "LOGRIVER_PORT": "0",  # the supervisor resolves it once and prints it
     }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the supervisor makes its own
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -90,6 +93,12 @@ async def served(es, es_url: str, index_prefix: str, tmp_path: Path) -> AsyncIte
     finally:
         process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(process.wait, 60)
+
+
+@pytest.fixture
+async def served(es, es_url: str, index_prefix: str, tmp_path: Path) -> AsyncIterator[Served]:
+    async with serve_two_workers(es_url, index_prefix, tmp_path, "workers-test-secret") as served:
+        yield served
 
 
 async def _printed_port(process: subprocess.Popen[bytes], log: Path) -> int:
