@@ -5,9 +5,9 @@ words of `|=` filters as a prefilter), then every stage runs here exactly on eac
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from logriver.adapters.loki.logql_ast import (
     BinaryOp,
@@ -39,6 +39,7 @@ class Entry:
     labels: dict[str, str]
     key: SortKey
     line_id: str = ""
+    fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 class LimitError(LogQLError):
@@ -94,7 +95,7 @@ class LogQLEngine:
                 continue
             result = pipeline(line.labels, line.message, line.fields)
             if result is not None:
-                out.append(Entry(line.timestamp_ns, result[1], result[0], line.key, line.id))
+                out.append(Entry(line.timestamp_ns, result[1], result[0], line.key, line.id, line.fields))
                 if len(out) >= limit:
                     break
         return out

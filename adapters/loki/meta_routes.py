@@ -14,7 +14,7 @@ from logriver.adapters.loki.envelope import success
 from logriver.adapters.loki.logql_ast import Grouping, RangeAgg, Selector, VectorAgg
 from logriver.adapters.loki.logql_lexer import bytes_value, duration_ns, unsupported
 from logriver.adapters.loki.logql_metrics import Scalar, format_time, format_value
-from logriver.adapters.loki.logql_pipeline import parse_json, parse_logfmt, selector_matches
+from logriver.adapters.loki.logql_pipeline import flatten, parse_json, parse_logfmt, selector_matches
 from logriver.adapters.loki.params import param_error, parse_step, parse_window
 from logriver.adapters.loki.requests import ENGINE, caller, now_ns, request_params, selector_query
 from logriver.core.params import int_or_none
@@ -163,19 +163,25 @@ async def _detected(request: web.Request) -> tuple[dict[str, Counter[str]], dict
     values: dict[str, Counter[str]] = defaultdict(Counter)
     parsers: dict[str, set[str]] = defaultdict(set)
     for entry in entries:
-        for parser, found in _fields_of(entry.line):
+        for parser, found in _fields_of(entry.line, entry.fields):
             for name, value in found.items():
                 values[name][value] += 1
                 parsers[name].add(parser)
     return values, parsers, limit
 
 
-def _fields_of(line: str) -> list[tuple[str, dict[str, str]]]:
+def _fields_of(line: str, fields: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """What `| json` or `| logfmt` would extract: the line's own keys, then its stored `fields`.
+
+    The pipeline adds a line's `fields` under either parser, so they are reported under the parser
+    that also reads the line: a query Grafana builds from this answer then finds them.
+    """
     parsed = parse_json(line)
-    if parsed is not None:
-        return [("json", parsed)]
-    logfmt = parse_logfmt(line)
-    return [("logfmt", logfmt)] if logfmt else []
+    parser = "json" if parsed is not None else "logfmt"
+    found = parsed if parsed is not None else (parse_logfmt(line) or {})
+    for key, value in flatten(fields).items():
+        found.setdefault(key, value)
+    return [(parser, found)] if found else []
 
 
 async def detected_fields_handler(request: web.Request) -> web.Response:

@@ -248,6 +248,28 @@ async def test_detected_fields_labels_and_buildinfo(loaded):
     )
 
 
+async def test_detected_fields_include_stored_fields(make_api):
+    """Fields shipped beside the message (OTLP attributes, `fields`) are offered, under a parser that finds them."""
+    api = await make_api()
+    lines = [
+        {"@timestamp": ts(-2), "message": "payment declined", "fields": {"trace_id": "t-1", "http": {"status": 402}}},
+        {"@timestamp": ts(-1), "message": '{"step": "retry"}', "fields": {"trace_id": "t-2"}},
+    ]
+    await api.post_lines({"labels": {"app": "pay"}, "lines": lines})
+    body = await api.get("/loki/api/v1/detected_fields", query='{app="pay"}')
+    by_name = {f["label"]: f for f in body["fields"]}
+    assert by_name["trace_id"]["cardinality"] == 2 and by_name["trace_id"]["parsers"] == ["json", "logfmt"]
+    assert by_name["http_status"]["type"] == "int" and by_name["http_status"]["parsers"] == ["logfmt"]
+    assert by_name["step"]["parsers"] == ["json"]
+    values = await api.get("/loki/api/v1/detected_field/trace_id/values", query='{app="pay"}')
+    assert values["values"] == ["t-1", "t-2"]
+    # The query Grafana builds from that answer finds the line.
+    found = await api.get(
+        "/loki/api/v1/query_range", query='{app="pay"} | logfmt | __error__="" | http_status=402', limit="10"
+    )
+    assert [line for s in found["data"]["result"] for _, line in s["values"]] == ["payment declined"]
+
+
 async def test_live_tail_over_a_websocket(make_api):
     api = await make_api()
     # streaming.go first probes v2alpha: anything but 400 makes it use v1.
