@@ -3,7 +3,7 @@
 A stored line is `writer._line_document` serialised. Building that dict and serialising it for
 every line cost more than anything else on the write path, while most of its bytes are the same
 for every line of a stream (labels, stream id, tenant, arrival time) and the time's text is the
-same for every line of a second. So those parts are serialised once per request, and each line
+same up to the seconds for every line of a minute. So those parts are serialised once per request, and each line
 adds only its own: time, seq, message and fields. tests/ingest/test_bulkbody.py checks the bytes
 equal `orjson.dumps(_line_document(...))` on generated lines.
 """
@@ -18,15 +18,24 @@ import orjson
 from logriver.core.streams import stream_id
 from logriver.core.timeutil import NS_PER_SECOND, format_rfc3339_ns
 
+NS_PER_MINUTE = 60 * NS_PER_SECOND
+
 
 @dataclass
-class StreamParts:
-    """What every line of one stream shares in a request."""
+class StreamRecord:
+    """One stream of a request, for its registry record: labels as first seen, newest line time."""
 
     sid: str
     labels: dict[str, str]
-    tail: bytes  # the document from `,"labels"` through `ingested_at`, unclosed
     newest_ns: int = 0
+
+
+@dataclass(frozen=True)
+class StreamParts:
+    """What every line with one labels dict (keys in one order) shares in a request."""
+
+    record: StreamRecord
+    tail: bytes  # the document from `,"labels"` through `ingested_at`, unclosed
 
 
 class BulkBody:
@@ -37,10 +46,10 @@ class BulkBody:
         self._node = node.encode()
         self._index_of = index_of
         self._shared = b',"tenant":%s,"ingested_at":"%s"' % (orjson.dumps(tenant), ingested.encode())
-        self.streams: dict[str, StreamParts] = {}
+        self.streams: dict[str, StreamRecord] = {}
         self._by_object: dict[int, StreamParts] = {}  # lines of one stream often share a labels dict
         self._by_items: dict[tuple[tuple[str, str], ...], StreamParts] = {}
-        self._seconds: dict[int, tuple[bytes, bytes]] = {}
+        self._minutes: dict[int, tuple[bytes, bytes]] = {}
 
     def stream(self, labels: dict[str, str]) -> StreamParts:
         """The stream of `labels` (kept alive by the caller's lines, so their ids stay unique)."""
@@ -50,18 +59,17 @@ class BulkBody:
         key = tuple(labels.items())
         parts = self._by_items.get(key)
         if parts is None:
+            # Keys in another order are the same stream, but each line keeps its own order.
             sid = stream_id(self.tenant, labels)
-            parts = self.streams.get(sid)
-            if parts is None:
-                tail = b',"labels":%s,"stream_id":"%s"%s' % (orjson.dumps(labels), sid.encode(), self._shared)
-                parts = self.streams[sid] = StreamParts(sid, labels, tail)
-            self._by_items[key] = parts
+            record = self.streams.get(sid) or self.streams.setdefault(sid, StreamRecord(sid, labels))
+            tail = b',"labels":%s,"stream_id":"%s"%s' % (orjson.dumps(labels), sid.encode(), self._shared)
+            parts = self._by_items[key] = StreamParts(record, tail)
         self._by_object[id(labels)] = parts
         return parts
 
     def action(self, timestamp_ns: int, doc_id: str) -> bytes:
         # Index names (a validated prefix plus a date) and ids (hex) never need JSON escaping.
-        return b'%s"_id":"%s"}}' % (self._second(timestamp_ns // NS_PER_SECOND)[0], doc_id.encode())
+        return b'%s"_id":"%s"}}' % (self._minute(timestamp_ns // NS_PER_MINUTE)[0], doc_id.encode())
 
     def document(  # noqa: PLR0917 - one call per line: positional, no packing
         self,
@@ -72,10 +80,12 @@ class BulkBody:
         message: str,
         fields: dict[str, object] | None,
     ) -> bytes:
-        seconds, nanos = divmod(timestamp_ns, NS_PER_SECOND)
+        minute, nanos = divmod(timestamp_ns, NS_PER_MINUTE)
+        second, nanos = divmod(nanos, NS_PER_SECOND)
         extra = b',"fields":%s}' % orjson.dumps(fields) if fields else b"}"
-        return b'{"@timestamp":"%s%s","order_num":%d,"seq":"%016x%s","message":%s%s%s' % (
-            self._second(seconds)[1],
+        return b'{"@timestamp":"%s%02d%s","order_num":%d,"seq":"%016x%s","message":%s%s%s' % (
+            self._minute(minute)[1],
+            second,
             _fraction(nanos),
             order_num or 0,
             seq,
@@ -85,13 +95,16 @@ class BulkBody:
             extra,
         )
 
-    def _second(self, seconds: int) -> tuple[bytes, bytes]:
-        """The create action's start (its index) and the time's text, for one second."""
-        known = self._seconds.get(seconds)
+    def _minute(self, minute: int) -> tuple[bytes, bytes]:
+        """The create action's start (its index) and the time's text up to its seconds, for one minute.
+
+        Per minute, not per second: the lines of a batch are more often seconds apart than not.
+        """
+        known = self._minutes.get(minute)
         if known is None:
-            index = self._index_of(seconds * NS_PER_SECOND)
-            whole = format_rfc3339_ns(seconds * NS_PER_SECOND)[:-1]  # without its "Z"
-            known = self._seconds[seconds] = (b'{"create":{"_index":"%s",' % index.encode(), whole.encode())
+            index = self._index_of(minute * NS_PER_MINUTE)
+            text = format_rfc3339_ns(minute * NS_PER_MINUTE)[:-3]  # without its seconds and "Z"
+            known = self._minutes[minute] = (b'{"create":{"_index":"%s",' % index.encode(), text.encode())
         return known
 
 

@@ -132,17 +132,17 @@ class LineWriter:
         ids: list[str] = []
         for offset, (position, line) in enumerate(lines):
             stream = body.stream(line.labels)
-            stream.newest_ns = max(stream.newest_ns, line.timestamp_ns)
-            doc_id = line_id(tenant, stream.sid, line, position, digest)
+            stream.record.newest_ns = max(stream.record.newest_ns, line.timestamp_ns)
+            doc_id = line_id(tenant, stream.record.sid, line, position, digest)
             ids.append(doc_id)
             operations.append(body.action(line.timestamp_ns, doc_id))
             operations.append(
                 body.document(stream, line.timestamp_ns, line.order_num, base + offset, line.message, line.fields)
             )
-        for sid, stream in body.streams.items():
+        for sid, record in body.streams.items():
             operations.append(_update_action(layout.streams_index, sid))
-            newest = self.activity.newest(sid, stream.newest_ns)
-            upsert = stream_document(tenant, sid, stream.labels, {}, ingested) | {"last_line_ns": newest}
+            newest = self.activity.newest(sid, record.newest_ns)
+            upsert = stream_document(tenant, sid, record.labels, {}, ingested) | {"last_line_ns": newest}
             operations.append(_compact(orjson.dumps(_activity_update(newest, upsert))))
         return operations, ids
 

@@ -38,8 +38,10 @@ def requests(draw):
     lines = []
     for _ in range(draw(st.integers(1, 8))):
         labels = draw(st.sampled_from(streams))
-        # A copy now and then: equal labels in distinct dicts are still one stream.
-        labels = dict(labels) if draw(st.booleans()) else labels
+        # Now and then a copy, or the keys in reverse: equal labels in distinct dicts are one
+        # stream, and each line keeps its keys' order.
+        copy = draw(st.sampled_from(["same", "copy", "reversed"]))
+        labels = {"same": labels, "copy": dict(labels), "reversed": dict(reversed(labels.items()))}[copy]
         fields = draw(st.none() | st.dictionaries(st.text(max_size=4), json_values, max_size=3))
         order_num = draw(st.none() | st.integers(0, MAX_INT64))
         lines.append(LineIn(draw(timestamps), draw(st.text(max_size=30)), labels, order_num, fields))
@@ -60,10 +62,14 @@ def test_documents_and_actions_equal_the_reference_shape(request):
     body = BulkBody(tenant, ingested, node, layout.lines_index)
     for offset, line in enumerate(lines):
         stream = body.stream(line.labels)
-        assert stream.sid == stream_id(tenant, line.labels)
+        sid = stream.record.sid
+        assert sid == stream_id(tenant, line.labels)
         document = body.document(stream, line.timestamp_ns, line.order_num, base + offset, line.message, line.fields)
         seq = SequenceAllocator.format(base, offset, node)
-        assert document == orjson.dumps(_line_document(tenant, stream.sid, line, seq, ingested))
+        assert document == orjson.dumps(_line_document(tenant, sid, line, seq, ingested))
         action = {"create": {"_index": layout.lines_index(line.timestamp_ns), "_id": f"{offset:032x}"}}
         assert orjson.loads(body.action(line.timestamp_ns, f"{offset:032x}")) == action
-    assert set(body.streams) == {stream_id(tenant, line.labels) for line in lines}
+    firsts = {}
+    for line in lines:
+        firsts.setdefault(stream_id(tenant, line.labels), line.labels)
+    assert {sid: r.labels for sid, r in body.streams.items()} == firsts
