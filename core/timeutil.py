@@ -34,11 +34,11 @@ class TimestampError(ValueError):
 
 def parse_rfc3339_ns(text: str) -> int:
     """Parse RFC 3339 with up to nanosecond precision; the zone is required."""
-    fast = _parse_utc_fast(text)
+    fast = parse_utc_fast(text)
     return fast if fast is not None else _parse_general(text)
 
 
-def _parse_utc_fast(text: str) -> int | None:
+def parse_utc_fast(text: str) -> int | None:
     """The shape shippers and logriver itself write (`…T12:00:00.123Z`), without the regex.
 
     None means "not that shape": the general parser then decides and words any error.

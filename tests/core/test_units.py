@@ -15,10 +15,10 @@ from logriver.core.settings import Settings, SettingsError
 from logriver.core.timeutil import (
     TimestampError,
     _parse_general,
-    _parse_utc_fast,
     format_rfc3339_ns,
     parse_duration_ms,
     parse_timestamp_ns,
+    parse_utc_fast,
 )
 from logriver.query.cursor import Cursor, SortKey, TokenCodec
 from logriver.query.textquery import parse_query
@@ -181,7 +181,7 @@ _timestamp_like = st.builds(
 @settings(max_examples=800, deadline=None)  # CPU-bound: a shared core must not fail it on time
 @given(st.one_of(_timestamp_like, st.text(max_size=32)))
 def test_fast_timestamp_parser_agrees_with_the_general_one(text):
-    fast = _parse_utc_fast(text)
+    fast = parse_utc_fast(text)
     assert fast is None or fast == _parse_general(text)
 
 
@@ -194,6 +194,6 @@ def test_fast_timestamp_parser_agrees_with_the_general_one(text):
 def test_fast_timestamp_parser_accepts_the_shape_it_is_for(moment, digits, zone):
     # Without this, a fast parser that always declined would pass the property above.
     text = moment.strftime("%Y-%m-%dT%H:%M:%S") + ("." + digits if digits else "") + zone
-    fast = _parse_utc_fast(text)
+    fast = parse_utc_fast(text)
     assert fast is not None, text
     assert fast == _parse_general(text)
