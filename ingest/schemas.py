@@ -105,17 +105,41 @@ def validate_lines(
     """Validate each raw line on its own; good lines go on, bad ones are reported by index."""
     now = now_ns() if now is None else now
     window = accepted_window(settings, now)
+    labels = RequestLabels(shared_labels, settings)
     accepted: list[tuple[int, LineIn]] = []
     rejected: list[Rejection] = []
     for index, item in enumerate(items):
         if item is None:
             continue  # already rejected while parsing
-        result = validate_line(index, item, shared_labels, settings, window)
+        result = validate_line(index, item, labels, settings, window)
         if isinstance(result, Rejection):
             rejected.append(result)
         else:
             accepted.append((index, result))
     return accepted, rejected
+
+
+class RequestLabels:
+    """Each distinct labels object of a request, merged with the shared labels and checked once.
+
+    A request holds a few streams and many lines; lines of one stream share the merged dict
+    (never mutated downstream), which also lets the writer recognise the stream at once.
+    """
+
+    def __init__(self, shared: dict[str, str], settings: Settings) -> None:
+        self.shared = shared
+        self.settings = settings
+        self._known: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], Rejection | None]] = {}
+
+    def merged(self, index: int, own: dict[str, str]) -> dict[str, str] | Rejection:
+        """The line's labels, or why they break a limit (for the line at `index`)."""
+        key = tuple(own.items())
+        known = self._known.get(key)
+        if known is None:
+            labels = {**self.shared, **own} if self.shared and own else (own or self.shared)
+            known = self._known[key] = (labels, _label_limits(0, labels, self.settings))
+        labels, problem = known
+        return labels if problem is None else Rejection(index, problem.type, problem.message)
 
 
 def accepted_window(settings: Settings, now: int) -> tuple[int | None, int]:
@@ -124,25 +148,30 @@ def accepted_window(settings: Settings, now: int) -> tuple[int | None, int]:
 
 
 def validate_line(
-    index: int, item: Any, shared_labels: dict[str, str], settings: Settings, window: tuple[int | None, int]
+    index: int, item: Any, labels_of: RequestLabels, settings: Settings, window: tuple[int | None, int]
 ) -> LineIn | Rejection:
     if not isinstance(item, dict):
         return reasons.NOT_AN_OBJECT.at(index, kind=type(item).__name__)
     loaded = fast_load(item) or _schema_load(item)
     if isinstance(loaded, SchemaError):
         return _schema_rejection(index, loaded.messages)
-    own = loaded["labels"]
-    # Lines without labels of their own share the request's dict (never mutated downstream).
-    labels = {**shared_labels, **own} if shared_labels and own else (own or shared_labels)
+    # The order of check_limits: message, labels, fields, then the time window.
+    message = loaded["message"]
+    problem = _message_limit(index, message, settings)
+    if problem is not None:
+        return problem
+    labels = labels_of.merged(index, loaded["labels"])
+    if isinstance(labels, Rejection):
+        return labels
     line = LineIn(
         timestamp_ns=loaded["timestamp_ns"],
-        message=loaded["message"],
+        message=message,
         labels=labels,
         order_num=loaded.get("order_num"),
         fields=loaded.get("extra_fields") or None,
         client_id=loaded.get("client_id"),
     )
-    return check_limits(index, line, settings) or check_window(index, line.timestamp_ns, window) or line
+    return _fields_limit(index, line.fields, settings) or check_window(index, line.timestamp_ns, window) or line
 
 
 def _schema_load(item: dict[str, Any]) -> dict[str, Any] | SchemaError:
@@ -175,17 +204,30 @@ def _flatten(problems: Any) -> list[str]:
 
 def check_limits(index: int, line: LineIn, settings: Settings) -> Rejection | None:
     """The per-line limits of the settings, each with a reason code that names the limit."""
+    return (
+        _message_limit(index, line.message, settings)
+        or _label_limits(index, line.labels, settings)
+        or _fields_limit(index, line.fields, settings)
+    )
+
+
+def _message_limit(index: int, message: str, settings: Settings) -> Rejection | None:
     # A character is at most 4 UTF-8 bytes: only long messages need encoding to be measured.
-    if len(line.message) * 4 > settings.max_message_bytes:
-        size = len(line.message.encode("utf-8", "surrogatepass"))
+    if len(message) * 4 > settings.max_message_bytes:
+        size = len(message.encode("utf-8", "surrogatepass"))
         if size > settings.max_message_bytes:
             return reasons.MESSAGE_TOO_LONG.at(index, size=size, limit=settings.max_message_bytes)
-    if len(line.labels) > settings.max_labels:
-        return reasons.TOO_MANY_LABELS.at(index, count=len(line.labels), limit=settings.max_labels)
-    problem = _check_labels(index, line.labels, settings)
-    if problem is not None:
-        return problem
-    if line.fields and _depth(line.fields) > settings.max_fields_depth:
+    return None
+
+
+def _label_limits(index: int, labels: dict[str, str], settings: Settings) -> Rejection | None:
+    if len(labels) > settings.max_labels:
+        return reasons.TOO_MANY_LABELS.at(index, count=len(labels), limit=settings.max_labels)
+    return _check_labels(index, labels, settings)
+
+
+def _fields_limit(index: int, extra: dict[str, Any] | None, settings: Settings) -> Rejection | None:
+    if extra and _depth(extra) > settings.max_fields_depth:
         return reasons.FIELDS_TOO_DEEP.at(index, limit=settings.max_fields_depth)
     return None
 

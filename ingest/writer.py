@@ -20,6 +20,7 @@ from logriver.core.rejections import Rejection
 from logriver.core.storage import Storage, translate_es_errors
 from logriver.core.streams import listing_fields, stream_id
 from logriver.core.timeutil import format_rfc3339_ns, now_ns
+from logriver.ingest.bulkbody import BulkBody
 from logriver.ingest.schemas import LineIn
 
 log = logging.getLogger("logriver.ingest")
@@ -126,25 +127,22 @@ class LineWriter:
         # becoming visible soon after its seq, and ingested_at is the same instant.
         base, node = self.sequence.reserve(len(lines))
         ingested = format_rfc3339_ns(base)
+        body = BulkBody(tenant, ingested, node, layout.lines_index)
         operations: list[bytes] = []
         ids: list[str] = []
-        streams: dict[str, dict[str, str]] = {}
-        ids_by_labels: dict[tuple[tuple[str, str], ...], str] = {}
-        newest_by_stream: dict[str, int] = {}
         for offset, (position, line) in enumerate(lines):
-            label_key = tuple(line.labels.items())
-            sid = ids_by_labels.get(label_key) or ids_by_labels.setdefault(label_key, stream_id(tenant, line.labels))
-            streams.setdefault(sid, line.labels)
-            newest_by_stream[sid] = max(newest_by_stream.get(sid, 0), line.timestamp_ns)
-            doc_id = line_id(tenant, sid, line, position, digest)
+            stream = body.stream(line.labels)
+            stream.record.newest_ns = max(stream.record.newest_ns, line.timestamp_ns)
+            doc_id = line_id(tenant, stream.record.sid, line, position, digest)
             ids.append(doc_id)
-            operations.append(_create_action(layout.lines_index(line.timestamp_ns), doc_id))
-            document = _line_document(tenant, sid, line, SequenceAllocator.format(base, offset, node), ingested)
-            operations.append(_compact(orjson.dumps(document)))
-        for sid, labels in streams.items():
+            operations.append(body.action(line.timestamp_ns, doc_id))
+            operations.append(
+                body.document(stream, line.timestamp_ns, line.order_num, base + offset, line.message, line.fields)
+            )
+        for sid, record in body.streams.items():
             operations.append(_update_action(layout.streams_index, sid))
-            newest = self.activity.newest(sid, newest_by_stream[sid])
-            upsert = stream_document(tenant, sid, labels, {}, ingested) | {"last_line_ns": newest}
+            newest = self.activity.newest(sid, record.newest_ns)
+            upsert = stream_document(tenant, sid, record.labels, {}, ingested) | {"last_line_ns": newest}
             operations.append(_compact(orjson.dumps(_activity_update(newest, upsert))))
         return operations, ids
 
@@ -316,11 +314,6 @@ def _storage_reason(error: Any) -> str:
         caused = error.get("caused_by", {}).get("reason") if isinstance(error.get("caused_by"), dict) else None
         return f"{reason}: {caused}" if caused else str(reason)
     return str(error)
-
-
-def _create_action(index: str, doc_id: str) -> bytes:
-    # Index names (a validated prefix plus a date) and ids (hex) never need JSON escaping.
-    return b'{"create":{"_index":"%s","_id":"%s"}}' % (index.encode(), doc_id.encode())
 
 
 def _update_action(index: str, doc_id: str) -> bytes:

@@ -28,13 +28,18 @@ TOKEN_VERSION = 1
 Direction = Literal["older", "newer"]
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, init=False)
 class SortKey:
     """A line's position: compares in the same order Elasticsearch sorts."""
 
     timestamp_ns: int
     order_num: int
     seq: str
+
+    def __init__(self, timestamp_ns: int, order_num: int, seq: str) -> None:
+        # One per line read: the whole __dict__ at once instead of a frozen dataclass's
+        # object.__setattr__ per field (see Line in query/reader.py).
+        object.__setattr__(self, "__dict__", {"timestamp_ns": timestamp_ns, "order_num": order_num, "seq": seq})
 
     def search_after(self) -> list[Any]:
         return [self.timestamp_ns, self.order_num, self.seq]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logriver.adapters.escompat.bulk import parse_bulk
 from logriver.adapters.escompat.mapping import (
@@ -56,6 +58,30 @@ def test_index_stream_name(index, stream):
 )
 def test_document_times(value, expected_ns):
     assert parse_document_time("@timestamp", value) == expected_ns
+
+
+def _outcome(value):
+    try:
+        return parse_document_time("@timestamp", value)
+    except MappingError as exc:
+        return exc.message
+
+
+_document_times = st.builds(
+    lambda date, time, frac, zone: f"{date}T{time}{frac}{zone}",
+    st.sampled_from(["2024-05-01", "2024-02-31", "1970-01-01", "2262-04-11", "99999-01-01"]),
+    st.sampled_from(["12:00:00", "23:59:60", "23:59:61", "24:00:00", "12:00"]),
+    st.one_of(st.just(""), st.text(alphabet="0123456789", max_size=10).map(lambda t: "." + t)),
+    st.sampled_from(["Z", "z", "+02:00", "", "Z\n", "ZZ"]),
+)
+
+
+@settings(max_examples=500, deadline=None)  # CPU-bound: a shared core must not fail it on time
+@given(st.one_of(_document_times, st.text(max_size=30)))
+def test_document_times_agree_with_and_without_the_usual_shape_shortcut(text):
+    # A leading space keeps the string off the shortcut for `…Z` times; the strip then makes it
+    # the same string for the general path: both answers must be the same.
+    assert _outcome(text) == _outcome(" " + text)
 
 
 @pytest.mark.parametrize("value", ["yesterday", True, None, {"ts": 1}, "2024-02-31T00:00:00Z", float("nan")])
