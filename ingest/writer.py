@@ -20,6 +20,7 @@ from logriver.core.rejections import Rejection
 from logriver.core.storage import Storage, translate_es_errors
 from logriver.core.streams import listing_fields, stream_id
 from logriver.core.timeutil import format_rfc3339_ns, now_ns
+from logriver.ingest.lineids import IdFunction, IdLayouts
 from logriver.ingest.schemas import LineIn
 
 log = logging.getLogger("logriver.ingest")
@@ -63,17 +64,6 @@ class SequenceAllocator:
         return f"{base + offset:016x}{node}"
 
 
-def line_id(tenant: str, sid: str, line: LineIn, position: int, request_digest: bytes) -> str:
-    """The identity rule: client id, else (stream, @timestamp, order_num), else (request, position)."""
-    if line.client_id is not None:
-        key = orjson.dumps(["id", tenant, sid, line.client_id])
-    elif line.order_num is not None:
-        key = orjson.dumps(["on", tenant, sid, str(line.timestamp_ns), line.order_num])
-    else:
-        key = b"rq" + request_digest + position.to_bytes(8, "big")
-    return hashlib.blake2b(key, digest_size=16).hexdigest()
-
-
 def request_digest(tenant: str, body: bytes) -> bytes:
     return hashlib.blake2b(tenant.encode() + b"\0" + body, digest_size=16).digest()
 
@@ -86,6 +76,7 @@ class LineWriter:
         self.metrics = metrics
         self.sequence = SequenceAllocator(storage.clock.now_ns)
         self.activity = ActivityMemory()
+        self.id_layouts = IdLayouts(storage)
 
     async def write_lines(
         self,
@@ -106,8 +97,10 @@ class LineWriter:
         self.storage.require_ready()
         groups = list(_groups(lines))
         results: list[WriteResult] = []
+        layout = self.storage.layout
+        id_functions = await self.id_layouts.functions({layout.lines_index(line.timestamp_ns) for _, line in lines})
         for group in groups:
-            operations, ids = self._operations(tenant, group, digest)
+            operations, ids = self._operations(tenant, group, digest, id_functions)
             statuses = await self._bulk_with_retries(operations, refresh and len(groups) == 1)
             results.append(self._result(group, ids, statuses))
             await self._withdraw_unregistered(tenant, group, operations, statuses, results)
@@ -119,7 +112,7 @@ class LineWriter:
         return _merged(results)
 
     def _operations(
-        self, tenant: str, lines: Sequence[tuple[int, LineIn]], digest: bytes
+        self, tenant: str, lines: Sequence[tuple[int, LineIn]], digest: bytes, id_functions: dict[str, IdFunction]
     ) -> tuple[list[bytes], list[str]]:
         layout = self.storage.layout
         # Reserved per bulk call, just before it is sent: the live tail relies on a line
@@ -136,9 +129,10 @@ class LineWriter:
             sid = ids_by_labels.get(label_key) or ids_by_labels.setdefault(label_key, stream_id(tenant, line.labels))
             streams.setdefault(sid, line.labels)
             newest_by_stream[sid] = max(newest_by_stream.get(sid, 0), line.timestamp_ns)
-            doc_id = line_id(tenant, sid, line, position, digest)
+            index = layout.lines_index(line.timestamp_ns)
+            doc_id = id_functions[index](tenant, sid, line, position, digest)  # the index's id layout
             ids.append(doc_id)
-            operations.append(_create_action(layout.lines_index(line.timestamp_ns), doc_id))
+            operations.append(_create_action(index, doc_id))
             document = _line_document(tenant, sid, line, SequenceAllocator.format(base, offset, node), ingested)
             operations.append(_compact(orjson.dumps(document)))
         for sid, labels in streams.items():
@@ -319,7 +313,7 @@ def _storage_reason(error: Any) -> str:
 
 
 def _create_action(index: str, doc_id: str) -> bytes:
-    # Index names (a validated prefix plus a date) and ids (hex) never need JSON escaping.
+    # Index names (a validated prefix plus a date) and ids (hex, url-safe base64) never need JSON escaping.
     return b'{"create":{"_index":"%s","_id":"%s"}}' % (index.encode(), doc_id.encode())
 
 
