@@ -28,6 +28,7 @@ log = logging.getLogger("logriver.ingest")
 _RETRYABLE_ITEM_STATUSES = {429, 502, 503, 504}
 # aiohttp (under the client) warns that bodies over 1 MiB block the event loop while copied.
 BULK_CHUNK_BYTES = 1_000_000
+HOUR_NS = 3600 * 1_000_000_000
 
 
 CREATED, EXISTS, REJECTED, UNAVAILABLE = "created", "exists", "rejected", "unavailable"
@@ -98,7 +99,9 @@ class LineWriter:
         groups = list(_groups(lines))
         results: list[WriteResult] = []
         layout = self.storage.layout
-        id_functions = await self.id_layouts.functions({layout.lines_index(line.timestamp_ns) for _, line in lines})
+        # Every index's buckets are whole hours: the hours a request touches name its indices.
+        hours = {line.timestamp_ns // HOUR_NS for _, line in lines}
+        id_functions = await self.id_layouts.functions({layout.lines_index(hour * HOUR_NS) for hour in hours})
         for group in groups:
             operations, ids = self._operations(tenant, group, digest, id_functions)
             statuses = await self._bulk_with_retries(operations, refresh and len(groups) == 1)
