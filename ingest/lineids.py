@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from logriver.core.errors import LogriverError
+from logriver.core.errors import LogriverError, StorageUnavailableError
 from logriver.core.storage import Storage, translate_es_errors
 from logriver.ingest.schemas import LineIn
 
@@ -144,7 +144,9 @@ class IdLayouts:
         if len(self._known) + len(names) > self._capacity:
             self._known.clear()
         for name in names:
-            layout = found[name]
+            layout = found.get(name)
+            if layout is None:  # deleted again between its creation and the read: no guess, the request fails
+                raise StorageUnavailableError(f"the lines index {name} vanished while it was created; retry later")
             if layout not in ID_FUNCTIONS:
                 # An index made by a newer logriver: writing it with another layout would store retries twice.
                 raise LogriverError(f"index {name} uses line id layout {layout}, unknown to this version")

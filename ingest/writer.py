@@ -98,12 +98,9 @@ class LineWriter:
         self.storage.require_ready()
         groups = list(_groups(lines))
         results: list[WriteResult] = []
-        layout = self.storage.layout
-        # Every index's buckets are whole hours: the hours a request touches name its indices.
-        hours = {line.timestamp_ns // HOUR_NS for _, line in lines}
-        id_functions = await self.id_layouts.functions({layout.lines_index(hour * HOUR_NS) for hour in hours})
+        targets = await self._targets(lines)
         for group in groups:
-            operations, ids = self._operations(tenant, group, digest, id_functions)
+            operations, ids = self._operations(tenant, group, digest, targets)
             statuses = await self._bulk_with_retries(operations, refresh and len(groups) == 1)
             results.append(self._result(group, ids, statuses))
             await self._withdraw_unregistered(tenant, group, operations, statuses, results)
@@ -114,8 +111,21 @@ class LineWriter:
             await self._refresh(touched | {self.storage.layout.streams_index})  # streams are read too
         return _merged(results)
 
+    async def _targets(self, lines: Sequence[tuple[int, LineIn]]) -> dict[int, tuple[str, IdFunction]]:
+        """Per hour the lines fall in (every bucket is whole hours): its index and that index's id function."""
+        index_of = {
+            hour: self.storage.layout.lines_index(hour * HOUR_NS)
+            for hour in {ln.timestamp_ns // HOUR_NS for _, ln in lines}
+        }
+        functions = await self.id_layouts.functions(index_of.values())
+        return {hour: (index, functions[index]) for hour, index in index_of.items()}
+
     def _operations(
-        self, tenant: str, lines: Sequence[tuple[int, LineIn]], digest: bytes, id_functions: dict[str, IdFunction]
+        self,
+        tenant: str,
+        lines: Sequence[tuple[int, LineIn]],
+        digest: bytes,
+        targets: dict[int, tuple[str, IdFunction]],
     ) -> tuple[list[bytes], list[str]]:
         layout = self.storage.layout
         # Reserved per bulk call, just before it is sent: the live tail relies on a line
@@ -132,8 +142,8 @@ class LineWriter:
             sid = ids_by_labels.get(label_key) or ids_by_labels.setdefault(label_key, stream_id(tenant, line.labels))
             streams.setdefault(sid, line.labels)
             newest_by_stream[sid] = max(newest_by_stream.get(sid, 0), line.timestamp_ns)
-            index = layout.lines_index(line.timestamp_ns)
-            doc_id = id_functions[index](tenant, sid, line, position, digest)  # the index's id layout
+            index, make_id = targets[line.timestamp_ns // HOUR_NS]
+            doc_id = make_id(tenant, sid, line, position, digest)  # in the id layout of that index
             ids.append(doc_id)
             operations.append(_create_action(index, doc_id))
             document = _line_document(tenant, sid, line, SequenceAllocator.format(base, offset, node), ingested)
