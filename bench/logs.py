@@ -12,8 +12,9 @@ import orjson
 from logriver.core.indices import IndexLayout
 from logriver.core.streams import stream_id
 from logriver.core.timeutil import NS_PER_MS, format_rfc3339_ns, now_ns, parse_rfc3339_ns
+from logriver.ingest.lineids import template_id_function
 from logriver.ingest.schemas import LineIn
-from logriver.ingest.writer import SequenceAllocator, line_id, request_digest
+from logriver.ingest.writer import SequenceAllocator, request_digest
 
 TENANT = "bench"
 APPS = ("api", "web", "worker", "auth", "billing")
@@ -109,6 +110,7 @@ def raw_bulk_body(
 ) -> tuple[bytes, list[str]]:
     """The `_bulk` body logriver would send for `batch` (same ids, same documents, lines only), and the ids."""
     digest = request_digest(TENANT, batch.api_body())
+    line_id = template_id_function(layout.templates()[f"{layout.prefix}-lines"])  # the ids the writer makes there
     base, node = sequence.reserve(len(batch.lines))
     parts: list[bytes] = []
     ids: list[str] = []

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -30,8 +31,9 @@ from bench.send import BenchError
 from logriver.core.indices import IndexLayout
 from logriver.core.streams import stream_id
 from logriver.core.timeutil import format_rfc3339_ns, now_ns
+from logriver.ingest.lineids import IdFunction, template_id_function
 from logriver.ingest.schemas import LineIn
-from logriver.ingest.writer import SequenceAllocator, _line_document, line_id, request_digest
+from logriver.ingest.writer import SequenceAllocator, _line_document, request_digest
 
 BEFORE_TEMPLATE = Path(__file__).parent / "data" / "lines-before.json"
 BULK_LINES = 5000
@@ -75,7 +77,7 @@ def _plain_action(line: CorpusLine, index: str) -> tuple[bytes, bytes]:
 
 
 def _logriver_actions(
-    lines: list[CorpusLine], layout: IndexLayout, sequence: SequenceAllocator, request: int
+    lines: list[CorpusLine], layout: IndexLayout, sequence: SequenceAllocator, request: int, line_id: IdFunction
 ) -> Iterator[bytes]:
     """The line documents and ids logriver's writer makes for one request of these lines, as shippers send them."""
     digest = request_digest(TENANT, request.to_bytes(8, "big"))
@@ -94,12 +96,13 @@ def _logriver_actions(
 
 def _bodies(store: Store, lines: list[CorpusLine], layout: IndexLayout) -> Iterator[bytes]:
     sequence = SequenceAllocator()
+    line_id = template_id_function(_lines_template(store))  # each store gets its template's ids
     for start in range(0, len(lines), BULK_LINES):
         chunk = lines[start : start + BULK_LINES]
         if store.name == "plain":
             parts = [part for line in chunk for part in _plain_action(line, f"{store.prefix}-lines-plain")]
         else:
-            parts = list(_logriver_actions(chunk, layout, sequence, start))
+            parts = list(_logriver_actions(chunk, layout, sequence, start, line_id))
         yield b"\n".join(parts) + b"\n"
 
 
@@ -116,15 +119,21 @@ async def _load(cluster: Cluster, store: Store, lines: list[CorpusLine]) -> None
     await asyncio.gather(*(sender() for _ in range(SENDERS)))
 
 
+def _lines_template(store: Store) -> dict[str, Any]:
+    layout = IndexLayout(store.prefix, replicas="0")
+    if store.name != "before":
+        return layout.templates()[f"{store.prefix}-lines"]
+    body: dict[str, Any] = json.loads(BEFORE_TEMPLATE.read_text().replace("{prefix}", store.prefix))
+    body["template"]["settings"].update(layout.dynamic_settings())
+    return body
+
+
 async def _install(cluster: Cluster, store: Store) -> None:
     if store.name == "plain":
         await cluster.client.indices.create(index=f"{store.prefix}-lines-plain", settings=ONE_SHARD)
         return
     templates = IndexLayout(store.prefix, replicas="0").templates()
-    if store.name == "before":
-        body = json.loads(BEFORE_TEMPLATE.read_text().replace("{prefix}", store.prefix))
-        body["template"]["settings"].update(IndexLayout(store.prefix, replicas="0").dynamic_settings())
-        templates[f"{store.prefix}-lines"] = body
+    templates[f"{store.prefix}-lines"] = _lines_template(store)
     for name, body in templates.items():
         await cluster.client.indices.put_index_template(name=name, **body)
 

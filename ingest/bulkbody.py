@@ -68,7 +68,7 @@ class BulkBody:
         return parts
 
     def action(self, timestamp_ns: int, doc_id: str) -> bytes:
-        # Index names (a validated prefix plus a date) and ids (hex) never need JSON escaping.
+        # Index names (a validated prefix plus a date) and ids (hex, url-safe base64) never need JSON escaping.
         return b'%s"_id":"%s"}}' % (self._minute(timestamp_ns // NS_PER_MINUTE)[0], doc_id.encode())
 
     def document(  # noqa: PLR0917 - one call per line: positional, no packing

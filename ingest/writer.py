@@ -21,6 +21,7 @@ from logriver.core.storage import Storage, translate_es_errors
 from logriver.core.streams import listing_fields, stream_id
 from logriver.core.timeutil import format_rfc3339_ns, now_ns
 from logriver.ingest.bulkbody import BulkBody
+from logriver.ingest.lineids import IdFunction, IdLayouts
 from logriver.ingest.schemas import LineIn
 
 log = logging.getLogger("logriver.ingest")
@@ -28,6 +29,7 @@ log = logging.getLogger("logriver.ingest")
 _RETRYABLE_ITEM_STATUSES = {429, 502, 503, 504}
 # aiohttp (under the client) warns that bodies over 1 MiB block the event loop while copied.
 BULK_CHUNK_BYTES = 1_000_000
+HOUR_NS = 3600 * 1_000_000_000
 
 
 CREATED, EXISTS, REJECTED, UNAVAILABLE = "created", "exists", "rejected", "unavailable"
@@ -64,17 +66,6 @@ class SequenceAllocator:
         return f"{base + offset:016x}{node}"
 
 
-def line_id(tenant: str, sid: str, line: LineIn, position: int, request_digest: bytes) -> str:
-    """The identity rule: client id, else (stream, @timestamp, order_num), else (request, position)."""
-    if line.client_id is not None:
-        key = orjson.dumps(["id", tenant, sid, line.client_id])
-    elif line.order_num is not None:
-        key = orjson.dumps(["on", tenant, sid, str(line.timestamp_ns), line.order_num])
-    else:
-        key = b"rq" + request_digest + position.to_bytes(8, "big")
-    return hashlib.blake2b(key, digest_size=16).hexdigest()
-
-
 def request_digest(tenant: str, body: bytes) -> bytes:
     return hashlib.blake2b(tenant.encode() + b"\0" + body, digest_size=16).digest()
 
@@ -87,6 +78,7 @@ class LineWriter:
         self.metrics = metrics
         self.sequence = SequenceAllocator(storage.clock.now_ns)
         self.activity = ActivityMemory()
+        self.id_layouts = IdLayouts(storage)
 
     async def write_lines(
         self,
@@ -107,8 +99,9 @@ class LineWriter:
         self.storage.require_ready()
         groups = list(_groups(lines))
         results: list[WriteResult] = []
+        targets = await self._targets(lines)
         for group in groups:
-            operations, ids = self._operations(tenant, group, digest)
+            operations, ids = self._operations(tenant, group, digest, targets)
             statuses = await self._bulk_with_retries(operations, refresh and len(groups) == 1)
             results.append(self._result(group, ids, statuses))
             await self._withdraw_unregistered(tenant, group, operations, statuses, results)
@@ -119,8 +112,21 @@ class LineWriter:
             await self._refresh(touched | {self.storage.layout.streams_index})  # streams are read too
         return _merged(results)
 
+    async def _targets(self, lines: Sequence[tuple[int, LineIn]]) -> dict[int, tuple[str, IdFunction]]:
+        """Per hour the lines fall in (every bucket is whole hours): its index and that index's id function."""
+        index_of = {
+            hour: self.storage.layout.lines_index(hour * HOUR_NS)
+            for hour in {ln.timestamp_ns // HOUR_NS for _, ln in lines}
+        }
+        functions = await self.id_layouts.functions(index_of.values())
+        return {hour: (index, functions[index]) for hour, index in index_of.items()}
+
     def _operations(
-        self, tenant: str, lines: Sequence[tuple[int, LineIn]], digest: bytes
+        self,
+        tenant: str,
+        lines: Sequence[tuple[int, LineIn]],
+        digest: bytes,
+        targets: dict[int, tuple[str, IdFunction]],
     ) -> tuple[list[bytes], list[str]]:
         layout = self.storage.layout
         # Reserved per bulk call, just before it is sent: the live tail relies on a line
@@ -133,7 +139,8 @@ class LineWriter:
         for offset, (position, line) in enumerate(lines):
             stream = body.stream(line.labels)
             stream.record.newest_ns = max(stream.record.newest_ns, line.timestamp_ns)
-            doc_id = line_id(tenant, stream.record.sid, line, position, digest)
+            make_id = targets[line.timestamp_ns // HOUR_NS][1]
+            doc_id = make_id(tenant, stream.record.sid, line, position, digest)  # in the id layout of its index
             ids.append(doc_id)
             operations.append(body.action(line.timestamp_ns, doc_id))
             operations.append(
