@@ -98,18 +98,6 @@ async def test_the_message_is_indexed_once(api, es, index_prefix):
         assert "fields" not in mapping["mappings"]["properties"]["message"]  # no keyword copy (message.raw)
 
 
-async def test_the_arrival_time_is_searchable_but_not_stored(api, es, index_prefix):
-    """ingested_at only ever bounds a range (the tail's arrival scan): no reader gets it back."""
-    await api.post_lines(
-        {"labels": {"s": "arr"}, "lines": [{"@timestamp": format_rfc3339_ns(now_ns()), "message": "a"}]}
-    )
-    index = f"{index_prefix}-lines-*"
-    stored = await es.search(index=index, query={"range": {"ingested_at": {"gte": "now-1h"}}})
-    assert len(stored["hits"]["hits"]) == 1
-    assert "ingested_at" not in stored["hits"]["hits"][0]["_source"]
-    assert "seq" in stored["hits"]["hits"][0]["_source"]  # the tail reads seq back
-
-
 async def test_substring_filters_answer_alike_over_indices_of_either_template(api, es, index_prefix, settings):
     """The earlier template's message.raw is not used: old and new indices give the same exact answers."""
     yesterday = now_ns() - DAY_NS
