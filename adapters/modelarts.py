@@ -1,14 +1,15 @@
 """Huawei ModelArts "Obtaining Service Event Logs": a service's events are the lines of one stream.
 
 The stream is the one labelled exactly `project_id` and `service_id` in the caller's tenant,
-which must be the project. `event_info` is the message, `occur_time` the timestamp in epoch
+which must be the project. `event_info` is the message (the
+`event_info` filter keeps the events whose message contains it, both lower-cased by Python's
+`str.lower`, checked exactly in query/reader.py), `occur_time` the timestamp in epoch
 milliseconds, `event_type` comes from the line's `fields.event_type` ("abnormal" there, else
 "normal"), and the service name is the stream's `display_name` metadata.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +20,7 @@ from logriver.core.errors import LogriverError
 from logriver.core.streams import StreamInfo
 from logriver.core.timeutil import MAX_INT64, MAX_STORABLE_NS, NS_PER_MS
 from logriver.core.web import family_app, json_response, principal, retry_headers
-from logriver.query.reader import Line, LineQuery, LineReader, Order
+from logriver.query.reader import Line, LineQuery
 from logriver.query.schemas import load_params
 from logriver.services import SERVICES, Services
 
@@ -96,10 +97,7 @@ async def events_handler(request: web.Request) -> web.Response:
     if stream is None:
         raise ModelArtsError(404, "ModelArts.3502", f"Service {service_id} does not exist.")
     query = event_query(caller.tenant, stream.stream_id, params)
-    reader = request.app[SERVICES].reader
-    total, lines = await asyncio.gather(
-        reader.count(query), read_events(reader, query, params["order"], params["offset"], params["limit"])
-    )
+    total, lines = await request.app[SERVICES].reader.page_at(query, params["order"], params["offset"], params["limit"])
     return json_response(
         {
             "service_name": service_name(stream, service_id),
@@ -125,14 +123,6 @@ def event_query(tenant: str, sid: str, params: dict[str, Any]) -> LineQuery:
         contains=params["event_info"],
         fields={"event_type": ABNORMAL} if event_type == ABNORMAL else {},
     )
-
-
-async def read_events(reader: LineReader, query: LineQuery, order: Order, offset: int, limit: int) -> list[Line]:
-    """One page at any offset: skip by walking sort keys, so offsets past 10,000 work."""
-    after = await reader.skip_to(query, order, offset) if offset else None
-    if offset and after is None:
-        return []  # nothing matches at all
-    return await reader.slice(query, "newer" if order == "asc" else "older", after, limit)
 
 
 def service_name(stream: StreamInfo, service_id: str) -> str:

@@ -35,6 +35,8 @@ from logriver.ingest.lineids import IdFunction, template_id_function
 from logriver.ingest.schemas import LineIn
 from logriver.ingest.writer import SequenceAllocator, _line_document, request_digest
 
+# Seconds of polling, after a force-merge, for the merged-away files to be deleted.
+SETTLE_ROUNDS = 120
 BEFORE_TEMPLATE = Path(__file__).parent / "data" / "lines-before.json"
 BULK_LINES = 5000
 SENDERS = 2
@@ -144,14 +146,31 @@ async def _size(cluster: Cluster, store: Store) -> tuple[int, int]:
     return int(primaries["store"]["size_in_bytes"]), int(primaries["docs"]["count"])
 
 
+async def _settled_size(cluster: Cluster, store: Store) -> tuple[int, int]:
+    """The size once the merged-away segments are gone: a loaded node deletes their files late."""
+    pattern = f"{store.prefix}-lines-*"
+    previous = (-1, -1)
+    for _ in range(SETTLE_ROUNDS):
+        await cluster.client.indices.refresh(index=pattern)
+        stats = await cluster.client.indices.stats(index=pattern, metric="segments")
+        size = await _size(cluster, store)
+        if stats["_all"]["primaries"]["segments"]["count"] <= len(stats["indices"]) and size == previous:
+            return size
+        previous = size
+        await asyncio.sleep(1)
+    raise BenchError(f"{store.name}: the store did not settle to one segment an index after the merge")
+
+
 async def _merge_and_measure(cluster: Cluster, store: Store) -> None:
     pattern = f"{store.prefix}-lines-*"
     await cluster.client.indices.refresh(index=pattern)
     await cluster.client.indices.flush(index=pattern)
     store.bytes_unmerged, store.docs = await _size(cluster, store)
-    await cluster.client.indices.forcemerge(index=pattern, max_num_segments=1, wait_for_completion=True)
+    await cluster.client.options(request_timeout=3600).indices.forcemerge(
+        index=pattern, max_num_segments=1, wait_for_completion=True
+    )
     await cluster.client.indices.flush(index=pattern, force=True)
-    store.bytes_merged, store.docs = await _size(cluster, store)
+    store.bytes_merged, store.docs = await _settled_size(cluster, store)
     usage = await cluster.client.perform_request(
         "POST",
         f"/{pattern}/_disk_usage",

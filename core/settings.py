@@ -82,6 +82,7 @@ class Settings:
     max_fields_depth: int = 16  # nesting depth of a line's `fields` object
 
     # --- Search and live tail ---
+    contains_max_scanned_lines: int = 100_000  # most lines a substring filter (`event_info`) checks, else `400`
     search_max_total: int = 10000  # hits are counted exactly up to this, beyond it as a lower bound (`gte`)
     tail_poll_seconds: float = 0.2  # how often the shared tail poller starts a round (start to start)
     tail_settle_seconds: float = 0.3  # the tail reads lines this old and older: the longest a bulk request may take

@@ -61,7 +61,7 @@ def build_services(settings: Settings, tokens: TokenStore, es_url: str) -> Servi
     storage = Storage.from_settings(settings, es_url)
     storage.on_readiness = lambda ready: metrics.storage_ready.set(int(ready))
     writer, registry = LineWriter(storage, metrics), StreamRegistry(storage, parse_query)
-    reader = LineReader(storage)
+    reader = LineReader(storage, settings.contains_max_scanned_lines)
     # Without a configured secret, tokens are good for this process only (cli.py warns).
     codec = TokenCodec(settings.token_secret or secrets.token_hex(32))
     return Services(

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from logriver.core.errors import BadRequestError
 from logriver.core.filters import stream_filter
 from logriver.core.storage import Storage, Window
 from logriver.core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, format_rfc3339_ns, parse_rfc3339_ns
 from logriver.query.cursor import Direction, SortKey
+from logriver.query.substring import contains_folded, prefilter
 from logriver.query.textquery import parse_query
 
 Order = Literal["asc", "desc"]
+# Candidates of an exact substring filter read per search.
+EXACT_BATCH = 5000
 LINE_SOURCE = ["@timestamp", "order_num", "message", "labels", "fields", "stream_id"]
 
 
@@ -26,7 +31,7 @@ class LineQuery:
     end_ns: int | None = None
     text: str | None = None
     stream_id: str | None = None
-    contains: str | None = None  # case-insensitive substring of the message
+    contains: str | None = None  # substring of the message, compared lower-cased (query/substring.py)
     fields: dict[str, str] = field(default_factory=dict)  # exact values of `fields.<key>`
     stream_ids: tuple[str, ...] | None = None  # lines of any of these streams (none: no line)
     # Case-sensitive substrings of the message, prefiltered here as a superset; the caller checks them exactly.
@@ -133,31 +138,13 @@ def build_filter(query: LineQuery) -> list[dict[str, Any]]:
         clauses.append({"range": {"@timestamp": window}})
     if query.text:
         clauses.append(parse_query(query.text))
-    if query.contains:
-        clauses.append(_contains_clause(query.contains))
     clauses.extend({"term": {f"fields.{key}": value}} for key, value in sorted(query.fields.items()))
     if query.stream_ids is not None:
         clauses.append({"terms": {"stream_id": list(query.stream_ids)}})
-    clauses.extend(_substring_prefilter(needle) for needle in query.substrings if needle)
+    # Supersets only: LineReader finishes `contains` exactly, the caller of `substrings` checks them.
+    needles = [query.contains or "", *query.substrings]
+    clauses.extend(clause for clause in map(prefilter, filter(None, needles)) if clause is not None)
     return clauses
-
-
-def _substring_prefilter(needle: str) -> dict[str, Any]:
-    # Every line containing `needle` matches; a few more may (case). Messages past the keyword's
-    # ignore_above have no `message.raw`: they pass and the caller's exact check decides.
-    return {
-        "bool": {
-            "should": [_contains_clause(needle), {"bool": {"must_not": [{"exists": {"field": "message.raw"}}]}}],
-            "minimum_should_match": 1,
-        }
-    }
-
-
-def _contains_clause(needle: str) -> dict[str, Any]:
-    # The minimal server has no `wildcard` field type; a case-insensitive wildcard query on the
-    # keyword sub-field does the job for messages up to its ignore_above (2048 characters).
-    escaped = needle.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
-    return {"wildcard": {"message.raw": {"value": f"*{escaped}*", "case_insensitive": True}}}
 
 
 def _boundary_range(key: SortKey, order: Order) -> dict[str, Any]:
@@ -213,15 +200,56 @@ def _source_ns(text: str) -> int:
 
 
 class LineReader:
-    """Sorted, filtered slices of lines, addressed by sort keys."""
+    """Sorted, filtered slices of lines, addressed by sort keys.
 
-    def __init__(self, storage: Storage):
+    A query's `contains` is answered exactly here: Elasticsearch narrows to candidates and each
+    is checked in Python. At most `max_exact_scan` candidates are checked per read, else a 400.
+    """
+
+    def __init__(self, storage: Storage, max_exact_scan: int = 100_000):
         self.storage = storage
+        self.max_exact_scan = max_exact_scan
 
     async def slice(self, query: LineQuery, direction: Direction, after: SortKey | None, size: int) -> list[Line]:
         """Up to `size` lines strictly past `after` in `direction`, in that direction's order."""
+        if not query.contains:
+            return await self._candidates(query, direction, after, size)
+        lines: list[Line] = []
+        async for line in self._exact(query, direction, after):
+            lines.append(line)
+            if len(lines) == size:
+                break
+        return lines
+
+    async def _candidates(self, query: LineQuery, direction: Direction, after: SortKey | None, size: int) -> list[Line]:
         body = slice_body(query, direction, after, size, LINE_SOURCE)
         return [hit_to_line(hit) for hit in (await self.raw_search(body, window_of(query)))["hits"]["hits"]]
+
+    async def _exact(self, query: LineQuery, direction: Direction, after: SortKey | None) -> AsyncIterator[Line]:
+        """The lines past `after` whose message contains `query.contains`, checked in batches."""
+        await self._check_scan(query)
+        needle = query.contains or ""
+        while True:
+            lines = await self._candidates(query, direction, after, EXACT_BATCH)
+            for line in lines:
+                if contains_folded(line.message, needle):
+                    yield line
+            if len(lines) < EXACT_BATCH:
+                return
+            after = lines[-1].key
+
+    async def _check_scan(self, query: LineQuery) -> None:
+        # Counted before reading anything: too wide a filter is refused at once, never cut short.
+        body = {"query": {"bool": {"filter": build_filter(query)}}, "size": 0}
+        body["track_total_hits"] = self.max_exact_scan + 1
+        response = await self.raw_search(body, window_of(query), "counting lines")
+        if int(response["hits"]["total"]["value"]) > self.max_exact_scan:
+            raise BadRequestError(
+                f"the substring filter would check more than {self.max_exact_scan} lines "
+                "(LOGRIVER_CONTAINS_MAX_SCANNED_LINES); narrow the time range or give a longer substring",
+                {"max_scanned_lines": self.max_exact_scan},
+                type="scan_limit",
+            )
 
     async def raw_search(
         self, body: dict[str, Any], window: Window | None = None, what: str = "reading lines"
@@ -239,10 +267,34 @@ class LineReader:
         return hit_to_line(hits[0]) if hits else None
 
     async def count(self, query: LineQuery) -> int:
+        if query.contains:
+            return sum([1 async for _ in self._exact(query, "newer", None)])
         # A size-0 search rather than the count API: it takes allow_partial_search_results.
         body = {"query": {"bool": {"filter": build_filter(query)}}, "size": 0, "track_total_hits": True}
         response = await self.raw_search(body, window_of(query), "counting lines")
         return int(response["hits"]["total"]["value"])
+
+    async def page_at(self, query: LineQuery, order: Order, offset: int, limit: int) -> tuple[int, list[Line]]:
+        """How many lines match, and those at positions [offset, offset + limit) in `order`."""
+        if query.contains:
+            return await self._exact_page(query, order, offset, limit)
+        total, lines = await asyncio.gather(self.count(query), self._page(query, order, offset, limit))
+        return total, lines
+
+    async def _exact_page(self, query: LineQuery, order: Order, offset: int, limit: int) -> tuple[int, list[Line]]:
+        # One pass over the candidates gives both the total and the page.
+        total, lines = 0, []
+        async for line in self._exact(query, "newer" if order == "asc" else "older", None):
+            if offset <= total < offset + limit:
+                lines.append(line)
+            total += 1
+        return total, lines
+
+    async def _page(self, query: LineQuery, order: Order, offset: int, limit: int) -> list[Line]:
+        after = await self.skip_to(query, order, offset) if offset else None
+        if offset and after is None:
+            return []  # nothing matches at all
+        return await self.slice(query, "newer" if order == "asc" else "older", after, limit)
 
     async def iter_lines(self, query: LineQuery, order: Order = "asc", batch: int = 5000) -> AsyncIterator[Line]:
         """Every matching line in order, fetched in batches: memory stays bounded at any size."""
@@ -260,6 +312,12 @@ class LineReader:
         """The key of the line just before position `offset`, walking keys only (deep offsets)."""
         direction: Direction = "newer" if order == "asc" else "older"
         after: SortKey | None = None
+        if query.contains:
+            async for line in self._exact(query, direction, None):
+                if offset == 0:
+                    break
+                after, offset = line.key, offset - 1
+            return after
         remaining = offset
         while remaining > 0:
             step = min(remaining, 10000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -170,6 +171,45 @@ async def test_event_info_is_a_case_insensitive_substring(api):
     assert body["total_count"] == 0  # wildcard characters are matched literally
 
 
+async def test_event_info_is_exact_past_the_keyword_limit_and_across_cut_words(api):
+    """Messages of any length are filtered exactly: over 2048 characters, and across a word's cut at 255."""
+    start = base_ms()
+    long_message = "x " * 1500 + "Needle in a long message"  # 3024 characters
+    cut_word = "q" * 250 + "NEEDLEWORD" + "q" * 60  # the tokenizer cuts it inside NEEDLEWORD
+    texts = [long_message, cut_word, "needle", "a needl e", "word: ne-edle"]
+    await write_events(api, "svc", [event_line(text, (start + i) * NS_PER_MS) for i, text in enumerate(texts)])
+    body = await get_events(api, "svc", event_info="NEEDLE", order="asc")
+    assert (infos(body), body["total_count"]) == ([long_message, cut_word, "needle"], 3)
+    body = await get_events(api, "svc", event_info="qneedlewordq")
+    assert (infos(body), body["total_count"]) == ([cut_word], 1)
+    body = await get_events(api, "svc", event_info="in a LONG")
+    assert infos(body) == [long_message]
+
+
+async def test_event_info_pages_and_counts_only_exact_matches(api):
+    """Lines the prefilter lets through but that do not contain the text never count or take a place."""
+    start = base_ms()
+    # "full disk i" has both words of "disk full" (the prefilter passes it); only "disk full i" contains it.
+    texts = [f"disk full {i}" if i % 2 == 0 else f"full disk {i}" for i in range(20)]
+    await write_events(api, "svc", [event_line(text, (start + i) * NS_PER_MS) for i, text in enumerate(texts)])
+    body = await get_events(api, "svc", event_info="Disk Full", offset=2, limit=3, order="asc")
+    assert (infos(body), body["count"], body["total_count"]) == (["disk full 4", "disk full 6", "disk full 8"], 3, 10)
+    body = await get_events(api, "svc", event_info="disk full", offset=8, limit=5)
+    assert (infos(body), body["total_count"]) == (["disk full 2", "disk full 0"], 10)
+    body = await get_events(api, "svc", event_info="disk full", offset=10)
+    assert (body["events"], body["total_count"]) == ([], 10)
+
+
+async def test_event_info_refuses_to_check_more_than_the_limit(make_api, settings):
+    api = await make_api(replace(settings, contains_max_scanned_lines=4))
+    await write_sequence(api, "svc", 6, base_ms())
+    body = await get_events(api, "svc", event_info="event", expect=400)
+    assert body["error_code"] == "ModelArts.0101"
+    assert "more than 4 lines" in body["error_msg"] and "LOGRIVER_CONTAINS_MAX_SCANNED_LINES" in body["error_msg"]
+    body = await get_events(api, "svc", event_info="event 5")  # four candidates fewer: within the limit
+    assert (infos(body), body["total_count"]) == (["event 5"], 1)
+
+
 async def test_time_window_includes_both_whole_milliseconds(api):
     start = base_ms()
     await write_events(
@@ -227,6 +267,8 @@ async def test_offsets_past_10000_work(api):
     assert infos(body) == ["event 4", "event 3", "event 2", "event 1", "event 0"]
     body = await get_events(api, "deep", offset=10_001, limit=3, event_type="normal", order="asc")
     assert infos(body) == ["event 10001", "event 10002", "event 10003"]
+    body = await get_events(api, "deep", offset=10_020, limit=3, event_info="EVENT", order="asc")
+    assert (infos(body), body["total_count"]) == (["event 10020", "event 10021", "event 10022"], 10_050)
 
 
 @pytest.mark.parametrize(

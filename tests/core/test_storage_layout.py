@@ -57,17 +57,22 @@ async def test_messages_and_fields_round_trip_exactly_and_phrases_still_match(ap
     assert (await api.get_lines(labels__s="exact", q='"on full"'))["lines"] == []
 
 
-async def test_an_index_made_under_the_earlier_template_stays_readable(api, es, index_prefix, settings):
-    """Lines in an index created before the storage change page and search together with new ones."""
+async def _index_under_the_earlier_template(es, settings, index_prefix: str, day_ns: int) -> str:
+    """As an earlier logriver did: its template in place when the index was made; then today's again."""
     before = json.loads(BEFORE_TEMPLATE.read_text().replace("{prefix}", index_prefix))
     assert set(LINE_FIELDS) <= set(before["template"]["mappings"]["properties"])
-    yesterday = now_ns() - DAY_NS
-    old_index = f"{index_prefix}-lines-{format_rfc3339_ns(yesterday)[:10].replace('-', '.')}"
-    # As an earlier logriver did: its template in place when the index was made; then today's again.
+    old_index = f"{index_prefix}-lines-{format_rfc3339_ns(day_ns)[:10].replace('-', '.')}"
     templates = layout_of(settings).templates()
     await es.indices.put_index_template(name=f"{index_prefix}-lines", **before)
     await es.indices.create(index=old_index)
     await es.indices.put_index_template(name=f"{index_prefix}-lines", **templates[f"{index_prefix}-lines"])
+    return old_index
+
+
+async def test_an_index_made_under_the_earlier_template_stays_readable(api, es, index_prefix, settings):
+    """Lines in an index created before the storage change page and search together with new ones."""
+    yesterday = now_ns() - DAY_NS
+    old_index = await _index_under_the_earlier_template(es, settings, index_prefix, yesterday)
     await api.post_lines(
         {
             "labels": {"s": "mixed"},
@@ -83,3 +88,35 @@ async def test_an_index_made_under_the_earlier_template_stays_readable(api, es, 
     assert [line["message"] for line in page["lines"]] == ["old disk full", "new disk full"]
     found = await api.get_lines(labels__s="mixed", q='"disk full"', from_="tail")
     assert [line["message"] for line in found["lines"]] == ["old disk full", "new disk full"]
+
+
+async def test_the_message_is_indexed_once(api, es, index_prefix):
+    await api.post_lines(
+        {"labels": {"s": "once"}, "lines": [{"@timestamp": format_rfc3339_ns(now_ns()), "message": "a"}]}
+    )
+    for mapping in (await es.indices.get_mapping(index=f"{index_prefix}-lines-*")).body.values():
+        assert "fields" not in mapping["mappings"]["properties"]["message"]  # no keyword copy (message.raw)
+
+
+async def test_substring_filters_answer_alike_over_indices_of_either_template(api, es, index_prefix, settings):
+    """The earlier template's message.raw is not used: old and new indices give the same exact answers."""
+    yesterday = now_ns() - DAY_NS
+    await _index_under_the_earlier_template(es, settings, index_prefix, yesterday)
+    long_message = "y" * 2500 + " Disk FULL"  # past the old keyword's ignore_above
+    texts = [long_message, "disk full on node-1", "full disk", "disk fullness"]
+    stamps = [yesterday, now_ns() - NS_PER_SECOND]
+    labels = {"project_id": "acme", "service_id": "mixed"}
+    lines = [
+        {"@timestamp": format_rfc3339_ns(stamp + i), "message": text}
+        for stamp in stamps
+        for i, text in enumerate(texts)
+    ]
+    await api.post_lines({"labels": labels, "lines": lines})
+    response = await api.http.get(
+        "/v1/acme/services/mixed/events",
+        params={"event_info": "disk full", "order": "asc"},
+        headers={"X-Auth-Token": "read-acme"},
+    )
+    body = await response.json()
+    assert [event["event_info"] for event in body["events"]] == [long_message, texts[1], texts[3]] * 2
+    assert body["total_count"] == 6
