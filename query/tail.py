@@ -21,6 +21,15 @@ point. Delivery latency is about settle + poll interval + one refresh and one se
 per round while tails are open (a no-op on shards that received nothing); waiting for the
 periodic refresh instead would add the refresh interval (1 s) to every line.
 
+Ahead of the settle time. This process knows when its own writes are stored (core/handoff.py
+gives the largest seq of its node below which every write has returned). A returning write
+wakes the poller, and each round also reads this process's lines above the cut up to that
+bound, sending them at once, in seq order, up to the first visible line of another worker
+(poll_once argues why that keeps arrival order). The settled scan reads them again later; each
+subscription sends a line the first time it can and only moves its position the second time.
+An event id is then a TailPosition: the settled position plus, per node, the last line sent
+ahead, so a resume skips exactly what was sent.
+
 Clocks. A seq is a time on the writer's clock and the cut a time on the reader's; both come
 from the storage's clock, which every process aligns to the Elasticsearch cluster's
 (core/clock.py), so writers on hosts whose clocks differ still agree on arrival order.
@@ -30,9 +39,10 @@ each search also re-scans the last RESCAN_SECONDS below the group's high mark (a
 RECENT_MAX lines), excluding the ids it already read.
 
 Resuming. The SSE event id is the position. A tail resumed from P gets the lines with
-seq > P: it reads them from Elasticsearch up to its group's high mark, then joins the live
-fan-out. The one line a resume can miss is one whose bulk request took longer than the settle
-time to be indexed, while the client was away, with a seq below P.
+seq > P (minus those P's ahead parts name): it reads them from Elasticsearch up to its
+group's high mark, then joins the live fan-out. The one line a resume can miss is one whose
+bulk request took longer than the settle time to be indexed, while the client was away, with a
+seq below P.
 
 Slow consumers. The poller never waits for a client. Each subscription queues at most
 `tail_buffer_lines`; lines that do not fit are counted and reported as one `Dropped` event at
