@@ -16,7 +16,7 @@ DEPTH_TARGET = 1.5  # deep page median / first page median, at most
 CPU_TARGET_US = 6  # logriver's CPU per line on the native path, at most
 STORE_TARGET = 0.6  # logriver bytes per line / default-mapping bytes per line, at most
 PAGE_TARGET = 1.2  # API page / raw search_after of the same lines, at most
-TAIL_TARGET_MS = 1000  # accepted -> delivered p99, at most
+TAIL_TARGET_MS = 300  # issue 17, goal 4: accepted -> delivered, one worker, quiet machine
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -119,8 +119,13 @@ def scale_lines(results: list[ScaleResult], batch: int, concurrency: int) -> lis
 
 
 def tail_p99_ms(results: list[TailResult]) -> float:
-    """The worst p99 over the worker counts measured."""
-    return max((percentile(r.latencies, 0.99) * 1000 for r in results), default=float("nan"))
+    """The p99 with one worker, which the target is about; without that run, the worst p99 measured.
+
+    With several workers the bench sends every line through another worker than the tail's, so
+    those lines wait for the shared poll's settle time by design; their p99 is printed per count.
+    """
+    single = [r for r in results if r.workers == 1]
+    return max((percentile(r.latencies, 0.99) * 1000 for r in single or results), default=float("nan"))
 
 
 def tail_lines(results: list[TailResult], interval: float) -> list[str]:
@@ -132,8 +137,9 @@ def tail_lines(results: list[TailResult], interval: float) -> list[str]:
             f"  p99 {percentile(r.latencies, 0.99) * 1000:6.0f} ms  max {max(r.latencies) * 1000:6.0f} ms"
             f"  ({len(r.latencies)} lines{where}; logriver CPU {r.server_cpu_seconds:.1f} s)"
         )
-    worst = tail_p99_ms(results)
-    out.append(f"  tail p99 {worst:.0f} ms  (target <= {TAIL_TARGET_MS} ms: {_verdict(worst <= TAIL_TARGET_MS)})")
+    p99 = tail_p99_ms(results)
+    which = "1 worker" if any(r.workers == 1 for r in results) else "worst"
+    out.append(f"  tail p99 ({which}) {p99:.0f} ms  (target <= {TAIL_TARGET_MS} ms: {_verdict(p99 <= TAIL_TARGET_MS)})")
     return out
 
 

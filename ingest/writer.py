@@ -15,6 +15,7 @@ import orjson
 
 from logriver.core import rejections as reasons
 from logriver.core.errors import OverloadedError, StorageUnavailableError
+from logriver.core.handoff import LocalArrivals
 from logriver.core.metrics import Metrics
 from logriver.core.rejections import Rejection
 from logriver.core.storage import Storage, translate_es_errors
@@ -54,6 +55,14 @@ class SequenceAllocator:
         self._last = 0
         self._lock = threading.Lock()
 
+    @property
+    def node(self) -> str:
+        return self._node
+
+    def last(self) -> int:
+        """The largest seq time reserved so far."""
+        return self._last
+
     def reserve(self, count: int) -> tuple[int, str]:
         with self._lock:
             start = max(self._clock(), self._last + 1)
@@ -73,14 +82,31 @@ def request_digest(tenant: str, body: bytes) -> bytes:
 class LineWriter:
     """Writes validated lines with `create` so that a replayed line is never stored twice."""
 
-    def __init__(self, storage: Storage, metrics: Metrics):
+    def __init__(self, storage: Storage, metrics: Metrics, handoff: LocalArrivals | None = None):
         self.storage = storage
         self.metrics = metrics
         self.sequence = SequenceAllocator(storage.clock.now_ns)
         self.activity = ActivityMemory()
         self.id_layouts = IdLayouts(storage)
+        # The live tail's hand-off (core/handoff.py): it learns when this process's seqs are stored.
+        self.handoff = handoff or LocalArrivals()
+        self.handoff.attach(self.sequence.node, self.sequence.last)
 
     async def write_lines(
+        self,
+        tenant: str,
+        lines: Sequence[tuple[int, LineIn]],
+        digest: bytes,
+        *,
+        refresh: bool = False,
+        partial: bool = False,
+    ) -> WriteResult:
+        """Store lines (position in request, line); see `_write_lines`. Open tails of this process
+        may read the lines as soon as this returns, before the tail's settle time."""
+        with self.handoff.writing():
+            return await self._write_lines(tenant, lines, digest, refresh=refresh, partial=partial)
+
+    async def _write_lines(
         self,
         tenant: str,
         lines: Sequence[tuple[int, LineIn]],

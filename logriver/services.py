@@ -13,6 +13,7 @@ from aiohttp import web
 from logriver.adapters.escompat.bulk import BulkService
 from logriver.adapters.iceprod_entries import EntryStore
 from logriver.core.auth import TokenStore
+from logriver.core.handoff import LocalArrivals
 from logriver.core.metrics import Metrics
 from logriver.core.settings import Settings
 from logriver.core.storage import Storage
@@ -60,7 +61,9 @@ def build_services(settings: Settings, tokens: TokenStore, es_url: str) -> Servi
     metrics = Metrics()
     storage = Storage.from_settings(settings, es_url)
     storage.on_readiness = lambda ready: metrics.storage_ready.set(int(ready))
-    writer, registry = LineWriter(storage, metrics), StreamRegistry(storage, parse_query)
+    # The write path tells this process's tails when its own lines are stored (core/handoff.py).
+    handoff = LocalArrivals()
+    writer, registry = LineWriter(storage, metrics, handoff), StreamRegistry(storage, parse_query)
     reader = LineReader(storage, settings.contains_max_scanned_lines)
     # Without a configured secret, tokens are good for this process only (cli.py warns).
     codec = TokenCodec(settings.token_secret or secrets.token_hex(32))
@@ -75,7 +78,7 @@ def build_services(settings: Settings, tokens: TokenStore, es_url: str) -> Servi
         pages=PageService(reader, codec),
         search=SearchService(reader, codec, settings.search_max_total),
         streams=StreamReader(storage, codec),
-        tail_hub=TailHub(ArrivalReader(storage), settings, metrics),
+        tail_hub=TailHub(ArrivalReader(storage), settings, metrics, handoff),
         entries=EntryStore(writer, reader, registry, settings),
         bulk=BulkService(writer, settings),
         intake=LineIntake(writer, settings, metrics),

@@ -16,9 +16,11 @@ from logriver.core.storage import Storage, translate_es_errors
 from logriver.core.timeutil import NS_PER_SECOND, format_rfc3339_ns
 from logriver.query.reader import LINE_SOURCE, Line, LineQuery, build_filter, hit_to_line, window_of
 
-POSITION_PATTERN = r"^[0-9a-f]{22}$"
+MAX_AHEAD_PARTS = 15  # per-node parts an event id may carry (a client would need to hop workers that fast)
+POSITION_PATTERN = rf"^[0-9a-f]{{22}}(\.[0-9a-f]{{22}}){{0,{MAX_AHEAD_PARTS}}}$"
 INGESTED_MARGIN_NS = 10 * NS_PER_SECOND  # a batch's seqs run a few µs past its ingested_at
 _POSITION = re.compile(POSITION_PATTERN)
+NODE_AT = 16  # a seq is 16 hex digits of time, then its writer's node
 
 
 def position_at(ns: int) -> str:
@@ -32,6 +34,48 @@ def position_ns(position: str) -> int:
 
 def is_position(text: str) -> bool:
     return bool(_POSITION.match(text))
+
+
+@dataclass(frozen=True)
+class TailPosition:
+    """A tail's resume point, written as an event id: `settled`, then `.`-joined `ahead` parts.
+
+    `settled`: every line with a seq at or below it was sent. The shared poll reads lines in seq
+    order only below its settled cut, so this part alone is the whole story for lines of other
+    workers. `ahead`: per writer node, the largest seq of that node's lines sent before the cut
+    passed them (a worker hands its own lines to its tails at once, core/handoff.py); every line
+    of that node up to it was sent, since a worker hands its lines over in seq order without gaps.
+    A part falls away once `settled` passes it, so ids are usually one plain seq.
+    """
+
+    settled: str
+    ahead: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> TailPosition:
+        settled, *ahead = text.split(".")
+        return cls(settled, tuple(ahead)).after_settled(settled)
+
+    def text(self) -> str:
+        return ".".join((self.settled, *self.ahead))
+
+    def covers(self, seq: str) -> bool:
+        """Whether a line with this seq was sent before this position."""
+        node = seq[NODE_AT:]
+        return seq <= self.settled or any(seq <= part for part in self.ahead if part[NODE_AT:] == node)
+
+    def after_settled(self, seq: str) -> TailPosition:
+        settled = max(self.settled, seq)
+        return TailPosition(settled, tuple(part for part in self.ahead if part > settled))
+
+    def after_ahead(self, seq: str) -> TailPosition:
+        if seq <= self.settled:
+            return self
+        node = seq[NODE_AT:]
+        ahead = [part for part in self.ahead if part[NODE_AT:] != node]
+        mine = max([seq, *(part for part in self.ahead if part[NODE_AT:] == node)])
+        # Past the limit the oldest part is dropped: a resume may then repeat a few of its lines.
+        return TailPosition(self.settled, tuple(sorted([*ahead, mine]))[-MAX_AHEAD_PARTS:])
 
 
 @dataclass(frozen=True)
