@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestServer
 from elasticsearch import AsyncElasticsearch
 
 from logriver.app import SERVER_OPTIONS, FamilyHook, create_app
@@ -137,8 +138,10 @@ def aiohttp_client(aiohttp_client: Any) -> Any:
 
     async def start(app: Any, *, server_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         if isinstance(app, web.Application):
-            server_kwargs = {**SERVER_OPTIONS, **(server_kwargs or {})}
-        return await aiohttp_client(app, server_kwargs=server_kwargs, **kwargs)
+            # TestServer() drops options it does not know; start_server() hands them to the runner.
+            app = TestServer(app, **(server_kwargs or {}))
+            await app.start_server(**SERVER_OPTIONS)
+        return await aiohttp_client(app, **kwargs)
 
     return start
 
