@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import orjson
@@ -140,7 +141,7 @@ async def read_body(
     memory; bytes beyond it (chunked or inflated bodies) are admitted as they arrive. A coding
     in `passthrough_encodings` (Loki's snappy) reaches the caller still encoded, for it to decode.
     """
-    check_content_encoding(request.headers.get("Content-Encoding", ""), passthrough_encodings)
+    coding = check_content_encoding(request.headers.get("Content-Encoding", ""), passthrough_encodings)
     declared = request.content_length
     if declared is not None and declared > settings.max_request_bytes:
         raise request_too_large(settings.max_request_bytes)
@@ -148,13 +149,14 @@ async def read_body(
     await admission.reserve(reservation, declared or 0)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in decoded_chunks(request):
-        size += len(chunk)
-        if size > settings.max_request_bytes:
-            raise request_too_large(settings.max_request_bytes)
-        if size > reservation.size:
-            await admission.reserve(reservation, size - reservation.size)
-        chunks.append(chunk)
+    async with aclosing(decoded_chunks(request, coding, settings.max_request_bytes)) as body:
+        async for chunk in body:
+            size += len(chunk)
+            if size > settings.max_request_bytes:
+                raise request_too_large(settings.max_request_bytes)
+            if size > reservation.size:
+                await admission.reserve(reservation, size - reservation.size)
+            chunks.append(chunk)
     return b"".join(chunks)
 
 

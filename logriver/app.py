@@ -7,7 +7,9 @@ family get the native envelope, or the Elasticsearch one when that surface is mo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
 
 from aiohttp import web
 
@@ -37,6 +39,11 @@ from logriver.native import NATIVE_PREFIX, native_app
 from logriver.openapi import setup_openapi
 from logriver.services import SERVICES, Services, build_services, services_ctx
 from logriver.viewer import setup_viewer
+
+# How every server of the app is made: `logriver serve`, its workers and the tests' servers. The
+# service inflates request bodies itself (core/body.py): aiohttp's inflation, on a broken body,
+# failed again after the handler's 400 and dropped the connection instead of answering.
+SERVER_OPTIONS: Mapping[str, Any] = MappingProxyType({"auto_decompress": False})
 
 # Sees (mount prefix, family application) before the family is mounted; see create_app.
 FamilyHook = Callable[[str, web.Application], None]

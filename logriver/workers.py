@@ -49,11 +49,13 @@ def run_worker(settings: Settings, tokens: TokenStore, es_url: str, reuse_port: 
     """One API process; with `reuse_port` it shares its port with the other workers."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)  # one INFO line per request otherwise
-    from logriver.app import create_app  # noqa: PLC0415 - the client commands need not load the app
+    from logriver.app import SERVER_OPTIONS, create_app  # noqa: PLC0415 - the client commands need not load the app
 
     tune_garbage_collector()
     app = create_app(settings, tokens, es_url)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, reuse_port=reuse_port or None)
+    web.run_app(
+        app, host=settings.host, port=settings.port, print=None, reuse_port=reuse_port or None, **SERVER_OPTIONS
+    )
 
 
 def tune_garbage_collector() -> None:

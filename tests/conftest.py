@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestServer
 from elasticsearch import AsyncElasticsearch
 
-from logriver.app import FamilyHook, create_app
+from logriver.app import SERVER_OPTIONS, FamilyHook, create_app
 from logriver.core.auth import Principal, TokenStore
 from logriver.core.errors import LogriverError
 from logriver.core.settings import Settings
@@ -129,6 +130,20 @@ async def es(es_url: str, index_prefix: str) -> AsyncIterator[AsyncElasticsearch
     await client.options(ignore_status=404).indices.delete(index=f"{index_prefix}-*", expand_wildcards="all")
     await client.options(ignore_status=404).indices.delete_index_template(name=f"{index_prefix}-*")
     await client.close()
+
+
+@pytest.fixture
+def aiohttp_client(aiohttp_client: Any) -> Any:
+    """The plugin's test client, its server made the way `logriver serve` makes one (SERVER_OPTIONS)."""
+
+    async def start(app: Any, *, server_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        if isinstance(app, web.Application):
+            # TestServer() drops options it does not know; start_server() hands them to the runner.
+            app = TestServer(app, **(server_kwargs or {}))
+            await app.start_server(**SERVER_OPTIONS)
+        return await aiohttp_client(app, **kwargs)
+
+    return start
 
 
 @pytest.fixture

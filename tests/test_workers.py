@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -197,3 +199,23 @@ async def test_a_page_token_from_one_worker_is_accepted_by_another(served):
     path = f"/api/v1/lines?labels.app=tokens&limit=2&token={token}"
     _, following = await _get_served_by(served, path, lambda pid: pid != issuer_pid)
     assert [line["message"] for line in page["lines"] + following["lines"]] == [f"line {n}" for n in range(4)]
+
+
+async def test_the_workers_inflate_bodies_themselves(served):
+    """The processes `logriver serve` starts decode bodies as the tests' servers do (SERVER_OPTIONS)."""
+    for worker in await served.wait_for_workers():  # both listening and ready, whichever one answers
+        await _get_served_by(served, "/readyz", lambda pid, worker=worker: pid == worker)
+    body = json.dumps([{"@timestamp": ts(), "message": "zipped"}]).encode()
+    headers = {**served.headers, "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as http:  # one kept-alive connection for both requests
+        broken = zlib.compress(body)[:-3]
+        async with http.post(
+            served.url + "/api/v1/lines", data=broken, headers={**headers, "Content-Encoding": "deflate"}
+        ) as answer:
+            assert answer.status == 400 and (await answer.json())["error"]["type"] == "invalid_encoding"
+        # Inflated twice (by the HTTP server, then by the service), a valid body would be a 400.
+        async with http.post(
+            served.url + "/api/v1/lines", data=gzip.compress(body), headers={**headers, "Content-Encoding": "gzip"}
+        ) as answer:
+            assert answer.status == 200, await answer.text()
+            assert (await answer.json())["accepted"] == 1

@@ -42,7 +42,7 @@ async def bulk_handler(request: web.Request) -> web.Response:
     """`POST|PUT [/{index}]/_bulk`: one item per action, in order, each with its own status."""
     caller = principal(request, "write")
     check_body_media_type(request)
-    body = await read_body(request, request.app[SETTINGS])  # aiohttp has inflated gzip already
+    body = await read_body(request, request.app[SETTINGS])  # gzip inflated already
     bulk = BulkRequest(caller.tenant, body, request.match_info.get("index"), wants_refresh(request.query))
     answer = await request.app[SERVICES].bulk.run(bulk)
     _count(request.app[SERVICES].metrics.protocol("es_bulk"), answer["items"], len(body))

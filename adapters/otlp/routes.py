@@ -33,7 +33,7 @@ _GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 413: 8, 415: 3, 503: 14
 async def export_logs_handler(request: web.Request) -> web.Response:
     encoding = encoding_of(request.content_type)
     caller = principal(request, "write")
-    body = await read_body(request, request.app[SETTINGS])  # aiohttp has inflated gzip and deflate
+    body = await read_body(request, request.app[SETTINGS])  # gzip and deflate inflated
     export, canonical = decode_request(body, encoding)
     lines = request_to_lines(export, request.app[MAPPING], now_ns())
     # The canonical bytes identify the records: an export sent again stores nothing twice.

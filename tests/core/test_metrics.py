@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from logriver.app import create_app
+from logriver.app import SERVER_OPTIONS, create_app
 from logriver.core.admission import Admission, Reservation
 from logriver.core.errors import OverloadedError
 from logriver.core.metrics import OTHER_REASON, PROTOCOLS, UNMATCHED_ROUTE, Metrics
@@ -94,7 +94,9 @@ async def test_storage_readiness_is_a_gauge(api, settings: Settings, token_store
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"  # nothing listens there
     app = create_app(settings, token_store, closed)
-    async with TestServer(app) as server, aiohttp.ClientSession() as http:
+    server = TestServer(app)
+    await server.start_server(**SERVER_OPTIONS)  # before `async with`, which then finds it started
+    async with server, aiohttp.ClientSession() as http:
         await app[SERVICES].storage.check()
         async with http.get(server.make_url("/metrics")) as response:
             assert "logriver_storage_ready 0.0" in await response.text()
@@ -134,7 +136,7 @@ async def reachable(settings: Settings, token_store, es_url: str):
 
     async def serve(**changes: str) -> TestServer:
         server = TestServer(create_app(dataclasses.replace(settings, **changes), token_store, es_url), host="0.0.0.0")
-        await server.start_server()
+        await server.start_server(**SERVER_OPTIONS)  # the server's options go here: TestServer() drops them
         servers.append(server)
         return server
 

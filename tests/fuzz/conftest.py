@@ -8,13 +8,15 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiohttp import web
 from elasticsearch import Elasticsearch
 
-from logriver.app import create_app
+from logriver.app import SERVER_OPTIONS, create_app
 from logriver.core.auth import TokenStore
 from logriver.core.settings import Settings
 from tests.conftest import TOKENS
@@ -61,7 +63,7 @@ class LiveServer:
 
 def _serve(app: web.Application, started: threading.Event, stop: threading.Event, box: list[int]) -> None:
     async def run() -> None:
-        runner = web.AppRunner(app, handle_signals=False)
+        runner = web.AppRunner(app, handle_signals=False, **SERVER_OPTIONS)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -76,6 +78,13 @@ def _serve(app: web.Application, started: threading.Event, stop: threading.Event
 @pytest.fixture(scope="module")
 def live_server(es_url: str) -> Iterator[LiveServer]:
     """The whole app on 127.0.0.1 with a port of its own and an index prefix of its own."""
+    with running_server(es_url) as server:
+        yield server
+
+
+@contextmanager
+def running_server(es_url: str, **overrides: Any) -> Iterator[LiveServer]:
+    """The app in a thread of its own, with the test settings and `overrides`, until the block ends."""
     prefix = f"lrt-{secrets.token_hex(5)}"
     settings = Settings(
         es_url=es_url,
@@ -84,6 +93,7 @@ def live_server(es_url: str) -> Iterator[LiveServer]:
         index_refresh_interval="100ms",
         readiness_interval_seconds=0.2,
         tail_max_seconds=1,  # a tail answered to a generated request ends by itself
+        **overrides,
     )
     app = create_app(settings, TokenStore(TOKENS), es_url)
     started, stop, box = threading.Event(), threading.Event(), []

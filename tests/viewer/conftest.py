@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
-from logriver.app import create_app
+from logriver.app import SERVER_OPTIONS, create_app
 from logriver.core.settings import Settings
 from logriver.openapi import build_spec
 from logriver.viewer.calls import match_call
@@ -49,7 +49,7 @@ async def serve(es, settings: Settings, token_store, es_url: str) -> AsyncIterat
         app = create_app(custom or settings, token_store, storage_url or es_url)
         if hook is not None:
             hook(app)
-        runner = web.AppRunner(app, shutdown_timeout=2)
+        runner = web.AppRunner(app, shutdown_timeout=2, **SERVER_OPTIONS)
         await runner.setup()
         runners.append(runner)
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 from time import time_ns
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp import WSMsgType
@@ -184,6 +186,10 @@ async def test_post_form_and_every_time_format_give_the_same_answer(loaded):
             data = {"query": query, "step": step, **window}
             response = await api.http.post("/loki/api/v1/query_range", data=data, headers=auth())
             answers.append(await response.json())
+    form = urlencode({"query": query, "step": "60", **forms[0]}).encode()
+    headers = {**auth(), "Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"}
+    response = await api.http.post("/loki/api/v1/query_range", data=gzip.compress(form), headers=headers)
+    answers.append(await response.json())  # a compressed form is the same form
     assert check_data(answers[0]) == "matrix" and answers[0]["data"]["result"]
     assert all(answer == answers[0] for answer in answers)
 
