@@ -209,6 +209,7 @@ class Subscription:
         self.dropped = 0
         self._queue: deque[Line | _Ahead | Dropped | _Settled] = deque()
         self._ahead: dict[str, str] = {}  # id -> seq of lines sent ahead, until the group offers them settled
+        self._declined = ""  # the largest seq offered ahead and not taken: nothing goes ahead until it is settled
         self._queued_settled = start.settled  # the settled position once the queue is sent
         self._ahead_from: str | None = group.ahead_high if self.live else None  # see _takes_ahead
         self._queued: dict[str, Line] = {}
@@ -233,7 +234,10 @@ class Subscription:
             if self._takes_ahead() and len(self._queued) < self.capacity:
                 self._ahead[line.id] = seq
                 self._enqueue(_Ahead(line))
-            return  # else it comes again with the settled lines
+            else:
+                # It comes again with the settled lines; a later line sent ahead meanwhile would overtake it.
+                self._declined = max(self._declined, seq)
+            return
         if line.id in self._ahead:
             del self._ahead[line.id]
             self._queue.append(_Settled(seq))
@@ -264,7 +268,7 @@ class Subscription:
         of this node up to it, so this tail must have been sent all that the group read ahead before
         it was live. A tail live from its start has; a resumed one, once the settled lines it queued
         pass what the group had read ahead when it went live (a settle time later)."""
-        if self._ahead_from is None or self._ended is not None:
+        if self._ahead_from is None or self._ended is not None or self._declined > self._queued_settled:
             return False
         if len(self._ahead) >= self.capacity:  # lines stored too late ever to be offered settled
             self._ahead = {i: seq for i, seq in self._ahead.items() if seq > self.group.low}
