@@ -101,42 +101,31 @@ class LineWriter:
         refresh: bool = False,
         partial: bool = False,
     ) -> WriteResult:
-        """Store lines (position in request, line); see `_write_lines`. Open tails of this process
-        may read the lines as soon as this returns, before the tail's settle time."""
-        with self.handoff.writing():
-            return await self._write_lines(tenant, lines, digest, refresh=refresh, partial=partial)
-
-    async def _write_lines(
-        self,
-        tenant: str,
-        lines: Sequence[tuple[int, LineIn]],
-        digest: bytes,
-        *,
-        refresh: bool = False,
-        partial: bool = False,
-    ) -> WriteResult:
         """Store lines (position in request, line); accepted counts stored and already-stored lines.
 
         Lines storage still pushes back after the bounded retries make the write raise (503/429),
         unless `partial`: then they are reported `unavailable` and the caller answers per line.
+        Open tails of this process may read the lines as soon as this returns, before the tail's
+        settle time (the hand-off learns it through `writing`).
         """
         if not lines:
             return WriteResult(0)
-        self.storage.require_ready()
-        groups = list(_groups(lines))
-        results: list[WriteResult] = []
-        targets = await self._targets(lines)
-        for group in groups:
-            operations, ids = self._operations(tenant, group, digest, targets)
-            statuses = await self._bulk_with_retries(operations, refresh and len(groups) == 1)
-            results.append(self._result(group, ids, statuses))
-            await self._withdraw_unregistered(tenant, group, operations, statuses, results)
-            if UNAVAILABLE in results[-1].outcomes and not partial:
-                raise _pushed_back(statuses)
-        if refresh and len(groups) > 1:
-            touched = {self.storage.layout.lines_index(line.timestamp_ns) for _, line in lines}
-            await self._refresh(touched | {self.storage.layout.streams_index})  # streams are read too
-        return _merged(results)
+        with self.handoff.writing():
+            self.storage.require_ready()
+            groups = list(_groups(lines))
+            results: list[WriteResult] = []
+            targets = await self._targets(lines)
+            for group in groups:
+                operations, ids = self._operations(tenant, group, digest, targets)
+                statuses = await self._bulk_with_retries(operations, refresh and len(groups) == 1)
+                results.append(self._result(group, ids, statuses))
+                await self._withdraw_unregistered(tenant, group, operations, statuses, results)
+                if UNAVAILABLE in results[-1].outcomes and not partial:
+                    raise _pushed_back(statuses)
+            if refresh and len(groups) > 1:
+                touched = {self.storage.layout.lines_index(line.timestamp_ns) for _, line in lines}
+                await self._refresh(touched | {self.storage.layout.streams_index})  # streams are read too
+            return _merged(results)
 
     async def _targets(self, lines: Sequence[tuple[int, LineIn]]) -> dict[int, tuple[str, IdFunction]]:
         """Per hour the lines fall in (every bucket is whole hours): its index and that index's id function."""
