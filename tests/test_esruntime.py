@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import subprocess
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -186,3 +188,31 @@ def test_vector_option_stripped_only_when_module_missing(tmp_path: Path) -> None
     options.write_text("-XX:+UseG1GC\n20-:--add-modules=jdk.incubator.vector\n")
     rundir._strip_jvm_option(options, "--add-modules=jdk.incubator.vector")
     assert options.read_text() == "-XX:+UseG1GC\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands Elasticsearch to another user")
+def test_a_java_the_es_user_cannot_reach_is_copied_where_it_can(tmp_path: Path) -> None:
+    user = rundir.run_user()
+    assert user is not None
+    private = tmp_path / "private"  # what `mktemp -d` gives a root checkout: mode 0700
+    private.mkdir(mode=0o700)
+    (private / "jdk").symlink_to(java.find_java_home("auto"))
+    home = default_home().parent / f"reach-{os.getpid()}-{tmp_path.name}"
+    try:
+        rundir.make_dirs(home)
+        reachable = rundir.reachable_java_home(private / "jdk", home, user)
+        assert reachable.parent == home / "java"
+        assert _java_runs_as(user, private / "jdk") != 0
+        assert _java_runs_as(user, reachable) == 0
+        assert rundir.reachable_java_home(private / "jdk", home, user) == reachable
+        assert rundir.reachable_java_home(reachable, home, user) == reachable
+        assert rundir.reachable_java_home(private / "jdk", home, None) == private / "jdk"
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _java_runs_as(user: rundir.User, java_home: Path) -> int:
+    """Exit code of what Elasticsearch's launcher does first: test that the java it will run is there."""
+    check = 'test -x "$1/bin/java" && "$1/bin/java" -version'
+    argv = [*rundir.privilege_drop(user), "/bin/sh", "-c", check, "sh", str(java_home)]
+    return subprocess.run(argv, capture_output=True, timeout=60, check=False).returncode

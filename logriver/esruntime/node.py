@@ -35,6 +35,7 @@ from logriver.esruntime.rundir import (
     loopback_settings,
     prepare_run_dir,
     privilege_drop,
+    reachable_java_home,
     run_user,
 )
 
@@ -84,6 +85,7 @@ class LocalElasticsearch:
             user = run_user()
             if user is not None:
                 check_traversable(self.home, user)
+                java_home = reachable_java_home(java_home, self.home, user)
             dist = ensure_distribution(self.home, self.maven_repo)
             pid = self._spawn(dist, java_home, user)
             try:

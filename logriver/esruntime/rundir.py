@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -97,17 +98,58 @@ def _chown_tree(root: Path, user: User) -> None:
 
 def check_traversable(path: Path, user: User) -> None:
     """Fail early with a useful message instead of an opaque ES AccessDeniedException."""
-    resolved = path.resolve()
-    for parent in (resolved, *resolved.parents):
-        st = parent.stat()
-        if st.st_mode & stat.S_IXOTH or (st.st_uid == user.uid and st.st_mode & stat.S_IXUSR):
-            continue
-        if st.st_gid == user.gid and st.st_mode & stat.S_IXGRP:
-            continue
+    blocked = _blocked_directory(path, user)
+    if blocked is not None:
         raise ElasticsearchRuntimeError(
-            f"user {user.name} cannot traverse {parent} (mode {stat.filemode(st.st_mode)}); "
+            f"user {user.name} cannot traverse {blocked} (mode {stat.filemode(blocked.stat().st_mode)}); "
             f"put the cache elsewhere via LOGRIVER_ES_HOME (default for root: /var/cache/logriver/elasticsearch)"
         )
+
+
+def reachable_java_home(java_home: Path, home: Path, user: User | None) -> Path:
+    """``java_home``, or a copy of it under ``home`` when ``user`` cannot reach the original.
+
+    A root checkout in a private directory (``mktemp -d`` makes 0700 ones) holds its venv's
+    JDK where the unprivileged ES user cannot go; ``home`` was already checked traversable.
+    """
+    if user is None or _blocked_directory(java_home, user) is None:
+        return java_home
+    java = java_home / "bin" / "java"
+    identity = f"{java_home.resolve()}:{java.stat().st_mtime_ns}:{java.stat().st_size}"
+    mirror = home / "java" / hashlib.sha256(identity.encode()).hexdigest()[:16]
+    if not (mirror / "bin" / "java").is_file():
+        _copy_readable(java_home, mirror)
+    return mirror
+
+
+def _copy_readable(source: Path, target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    make_dirs(partial.parent)
+    shutil.copytree(source, partial, symlinks=True)
+    for path in [partial, *partial.rglob("*")]:
+        if not path.is_symlink():
+            mode = path.stat().st_mode
+            # Read for everyone; execute for everyone wherever the owner had it.
+            path.chmod(mode | 0o444 | (0o111 if mode & stat.S_IXUSR else 0))
+    partial.rename(target)
+
+
+def _blocked_directory(path: Path, user: User) -> Path | None:
+    """The first directory on the way to ``path`` (as written or resolved) that ``user`` cannot traverse."""
+    written, resolved = path.absolute(), path.resolve()
+    for directory in dict.fromkeys((written, *written.parents, resolved, *resolved.parents)):
+        if directory.is_dir() and not _traversable_by(directory.stat(), user):
+            return directory
+    return None
+
+
+def _traversable_by(st: os.stat_result, user: User) -> bool:
+    if st.st_uid == user.uid:
+        return bool(st.st_mode & stat.S_IXUSR)
+    if st.st_gid == user.gid:
+        return bool(st.st_mode & stat.S_IXGRP)
+    return bool(st.st_mode & stat.S_IXOTH)
 
 
 def child_env(es: LocalElasticsearch, java_home: Path, user: User | None) -> dict[str, str]:
