@@ -11,9 +11,12 @@ from aiohttp import web
 from logriver.core.errors import LogriverError, ValidationError
 from logriver.core.metrics_web import METRICS
 from logriver.core.params import label_filters, wants_refresh
+from logriver.core.rejections import Rejection
+from logriver.core.settings import Settings
 from logriver.core.web import SETTINGS, json_response, principal, read_body, read_json, stream_body
 from logriver.ingest.registry import StreamRegistry
-from logriver.ingest.schemas import load_delete_params, load_stream, parse_lines_body, validate_lines
+from logriver.ingest.schemas import LineIn, load_delete_params, load_stream, parse_lines_body, validate_lines
+from logriver.ingest.typedbody import typed_lines
 from logriver.ingest.writer import LineWriter, request_digest
 
 WRITER = web.AppKey("line_writer", LineWriter)
@@ -24,17 +27,28 @@ async def post_lines_handler(request: web.Request) -> web.Response:
     caller = principal(request, "write")
     settings = request.app[SETTINGS]
     body = await read_body(request, settings)
-    items, shared_labels, parse_rejections = parse_lines_body(body, request.content_type)
-    valid, rejected = validate_lines(items, shared_labels, settings)
+    received, valid, rejected = _validated(body, request.content_type, settings)
     counts = request.config_dict[METRICS].protocol("native")
-    counts.received(len(items), len(body))
-    counts.rejected(r.type for r in parse_rejections + rejected)
+    counts.received(received, len(body))
+    counts.rejected(r.type for r in rejected)
     result = await request.app[WRITER].write_lines(
         caller.tenant, valid, request_digest(caller.tenant, body), refresh=wants_refresh(request.query)
     )
     counts.rejected(r.type for r in result.rejected)
-    rejections = sorted(parse_rejections + rejected + result.rejected, key=lambda r: r.index)
+    rejections = sorted(rejected + result.rejected, key=lambda r: r.index)
     return json_response({"accepted": result.accepted, "rejected": [r.as_dict() for r in rejections]})
+
+
+def _validated(
+    body: bytes, content_type: str, settings: Settings
+) -> tuple[int, list[tuple[int, LineIn]], list[Rejection]]:
+    """(lines received, accepted, rejected): the compiled decoder when it takes the body, else the general path."""
+    typed = typed_lines(body, content_type, settings)
+    if typed is not None:
+        return typed
+    items, shared_labels, parse_rejections = parse_lines_body(body, content_type)
+    valid, rejected = validate_lines(items, shared_labels, settings)
+    return len(items), valid, parse_rejections + rejected
 
 
 async def put_stream_handler(request: web.Request) -> web.Response:

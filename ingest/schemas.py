@@ -155,23 +155,34 @@ def validate_line(
     loaded = fast_load(item) or _schema_load(item)
     if isinstance(loaded, SchemaError):
         return _schema_rejection(index, loaded.messages)
+    own = LineIn(
+        loaded["timestamp_ns"],
+        loaded["message"],
+        loaded["labels"],
+        loaded.get("order_num"),
+        loaded.get("extra_fields") or None,
+        loaded.get("client_id"),
+    )
+    return checked_line(index, own, labels_of, settings, window)
+
+
+def checked_line(
+    index: int, own: LineIn, labels_of: RequestLabels, settings: Settings, window: tuple[int | None, int]
+) -> LineIn | Rejection:
+    """A loaded line with its own labels, checked against the limits and given the request's merged labels."""
     # The order of check_limits: message, labels, fields, then the time window.
-    message = loaded["message"]
+    timestamp_ns, message, labels, order_num, extra, client_id = own
     problem = _message_limit(index, message, settings)
     if problem is not None:
         return problem
-    labels = labels_of.merged(index, loaded["labels"])
-    if isinstance(labels, Rejection):
-        return labels
-    line = LineIn(
-        timestamp_ns=loaded["timestamp_ns"],
-        message=message,
-        labels=labels,
-        order_num=loaded.get("order_num"),
-        fields=loaded.get("extra_fields") or None,
-        client_id=loaded.get("client_id"),
+    merged = labels_of.merged(index, labels)
+    if isinstance(merged, Rejection):
+        return merged
+    return (
+        _fields_limit(index, extra, settings)
+        or check_window(index, timestamp_ns, window)
+        or LineIn(timestamp_ns, message, merged, order_num, extra, client_id)
     )
-    return _fields_limit(index, line.fields, settings) or check_window(index, line.timestamp_ns, window) or line
 
 
 def _schema_load(item: dict[str, Any]) -> dict[str, Any] | SchemaError:
