@@ -109,3 +109,22 @@ async def test_a_pushed_back_stream_record_asks_for_a_retry_that_completes(make_
     assert (await api.post_lines(body))["accepted"] == 1
     assert [line["message"] for line in (await api.get_lines(labels__app="later"))["lines"]] == ["once"]
     assert len((await api.get("/api/v1/streams", labels__app="later"))["streams"]) == 1
+
+
+async def test_bulk_items_are_counted_by_outcome_whether_or_not_storage_reports_errors(make_api):
+    """A bulk call storage answers without errors counts every action created; a replay counts each one."""
+    from logriver.services import SERVICES
+
+    api = await make_api()
+    metrics = api.http.server.app[SERVICES].writer.metrics
+
+    def counted(outcome: str) -> float:
+        return metrics.registry.get_sample_value("logriver_es_bulk_items_total", {"result": outcome}) or 0.0
+
+    body = {"labels": {"app": "counted"}, "lines": [{"@timestamp": ts(), "message": f"m{i}"} for i in range(3)]}
+    first = await api.post_lines(body)
+    assert first["accepted"] == 3
+    assert (counted(CREATED), counted(EXISTS)) == (4.0, 0.0)  # three lines and the stream record
+    replay = await api.post_lines(body)
+    assert replay["accepted"] == 3  # already stored: accepted, not stored twice
+    assert (counted(CREATED), counted(EXISTS)) == (5.0, 3.0)
