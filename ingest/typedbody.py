@@ -23,7 +23,14 @@ import msgspec
 from logriver.core.jsonload import MAX_JSON_DEPTH, within_depth
 from logriver.core.rejections import Rejection
 from logriver.core.settings import Settings
-from logriver.core.timeutil import TimestampError, now_ns, parse_timestamp_ns, parse_utc_fast
+from logriver.core.timeutil import (
+    MAX_STORABLE_NS,
+    MIN_STORABLE_NS,
+    TimestampError,
+    now_ns,
+    parse_timestamp_ns,
+    parse_utc_fast,
+)
 from logriver.ingest.fastpath import MAX_ORDER_NUM
 from logriver.ingest.schemas import LineIn, RequestLabels, accepted_window, checked_line
 
@@ -88,21 +95,45 @@ def _checked(
     lines: list[_Line], shared: dict[str, str], shape: str, settings: Settings, now: int
 ) -> tuple[list[tuple[int, LineIn]], list[Rejection]]:
     window = accepted_window(settings, now)
+    plain = _PlainLimits(settings, window)
     labels = RequestLabels(shared, settings)
     depth_left = MAX_JSON_DEPTH - _ENCLOSING[shape]
     accepted: list[tuple[int, LineIn]] = []
     rejected: list[Rejection] = []
     for index, line in enumerate(lines):
-        extra = line.fields
-        if extra is not None and not _flat_within(extra, depth_left):
+        timestamp_ns, message, extra = _timestamp_ns(line.timestamp), line.message, line.fields or None
+        flat = extra is None or _flat(extra)
+        if not flat and not within_depth(extra, depth_left):
             raise _Unusual
-        own = LineIn(_timestamp_ns(line.timestamp), line.message, line.labels, line.order_num, extra or None, line.id)
+        # A line far inside every limit is taken at once; any other goes through the checks in their order.
+        if (
+            flat
+            and (extra is None or plain.flat_fields_pass)
+            and len(message) <= plain.message_chars
+            and plain.oldest_ns <= timestamp_ns <= plain.newest_ns
+        ):
+            merged = labels.merged(index, line.labels)
+            if type(merged) is dict:
+                accepted.append((index, LineIn(timestamp_ns, message, merged, line.order_num, extra, line.id)))
+                continue
+        own = LineIn(timestamp_ns, message, line.labels, line.order_num, extra, line.id)
         result = checked_line(index, own, labels, settings, window)
         if type(result) is LineIn:
             accepted.append((index, result))
         else:
             rejected.append(result)  # type: ignore[arg-type]  # checked_line gives a LineIn or a Rejection
     return accepted, rejected
+
+
+class _PlainLimits:
+    """Bounds inside which a line passes checked_line's message, fields and window checks."""
+
+    def __init__(self, settings: Settings, window: tuple[int | None, int]) -> None:
+        oldest, newest = window
+        self.message_chars = settings.max_message_bytes // 4  # a character is at most 4 UTF-8 bytes
+        self.oldest_ns = MIN_STORABLE_NS if oldest is None else max(oldest, MIN_STORABLE_NS)
+        self.newest_ns = min(newest, MAX_STORABLE_NS)
+        self.flat_fields_pass = settings.max_fields_depth >= 1
 
 
 def _timestamp_ns(value: str | int) -> int:
@@ -115,9 +146,9 @@ def _timestamp_ns(value: str | int) -> int:
         raise _Unusual from None
 
 
-def _flat_within(extra: dict[str, Any], depth_left: int) -> bool:
-    # Most fields are flat: one scan of the values, no walk (a generator here cost more than this loop).
-    for value in extra.values():
+def _flat(extra: dict[str, Any]) -> bool:
+    # One scan of the values (a generator here cost more than this loop).
+    for value in extra.values():  # noqa: SIM110 - see above
         if type(value) is dict or type(value) is list:
-            return within_depth(extra, depth_left)
+            return False
     return True

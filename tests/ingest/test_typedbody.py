@@ -17,7 +17,14 @@ from logriver.ingest.typedbody import typed_lines
 from tests.ingest.test_fastpath import json_values, lines
 
 NOW = 1_714_564_800 * NS_PER_SECOND + 123
-SETTINGS = Settings.from_env({"LOGRIVER_MAX_LABELS": "3", "LOGRIVER_MAX_MESSAGE_BYTES": "40"})
+SETTINGS = Settings.from_env(
+    {
+        "LOGRIVER_MAX_LABELS": "3",
+        "LOGRIVER_MAX_MESSAGE_BYTES": "40",
+        "LOGRIVER_MAX_FIELDS_DEPTH": "2",
+        "LOGRIVER_RETENTION_DAYS": "3",
+    }
+)
 CONTENT_TYPES = ["application/json", "application/x-ndjson"]
 INSERTS = [b",", b"{", b"]", b'"', b"\\ud800", b"\t", b"\xff", b"1" * 20, b" ", b"\x00"]
 
