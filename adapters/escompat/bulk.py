@@ -8,14 +8,15 @@ from typing import Any
 
 import orjson
 
-from logriver.adapters.escompat.mapping import DocumentMapping, MappingError, document_to_line
+from logriver.adapters.escompat.mapping import DocumentMapping, MappingError, document_line, raw_line
 from logriver.core import rejections as reasons
 from logriver.core.errors import BadRequestError, OverloadedError
 from logriver.core.jsonload import MAX_JSON_DEPTH, within_depth
-from logriver.core.rejections import Reason
+from logriver.core.rejections import Reason, Rejection
 from logriver.core.settings import Settings
 from logriver.core.timeutil import now_ns
-from logriver.ingest.schemas import LineIn, validate_lines
+from logriver.ingest.fastpath import MAX_ORDER_NUM
+from logriver.ingest.schemas import LineIn, RequestLabels, accepted_window, checked_line, validate_line
 from logriver.ingest.writer import EXISTS, UNAVAILABLE, LineWriter, request_digest
 
 WRITE_OPS = ("index", "create")
@@ -86,7 +87,7 @@ def _action_line(number: int, raw: bytes) -> tuple[str, dict[str, Any]]:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise malformed(f"Malformed action/metadata line [{number}]: not JSON ({exc})") from None
-    if not within_depth(data):
+    if not _shallow(raw, data):
         raise malformed(f"Malformed action/metadata line [{number}]: nests deeper than {MAX_JSON_DEPTH} levels")
     op, meta = next(iter(data.items())) if isinstance(data, dict) and len(data) == 1 else (None, None)
     if op not in _KNOWN_OPS:
@@ -118,13 +119,19 @@ def _attach_source(action: BulkAction, raw: bytes) -> None:
     except orjson.JSONDecodeError as exc:
         action.error = action.error or ItemError.of(reasons.DOCUMENT_NOT_JSON, error=exc)
         return
-    if not within_depth(source):
+    if not _shallow(raw, source):
         reason = f"the document nests objects and arrays deeper than {MAX_JSON_DEPTH} levels; flatten it"
         action.error = action.error or ItemError(400, "document_parsing_exception", reason)
         return
     if not isinstance(source, dict):
         action.error = action.error or ItemError.of(reasons.DOCUMENT_NOT_OBJECT, kind=type(source).__name__)
     action.source = source
+
+
+def _shallow(raw: bytes, value: Any) -> bool:
+    """Whether a line's JSON nests at most MAX_JSON_DEPTH levels; counting brackets spares the walk."""
+    # Brackets inside strings count too, so a low count proves it; a high one needs the walk.
+    return raw.count(b"{") + raw.count(b"[") <= MAX_JSON_DEPTH or within_depth(value)
 
 
 class BulkService:
@@ -162,7 +169,9 @@ class BulkService:
 
     def _lines(self, actions: list[BulkAction]) -> tuple[list[tuple[int, LineIn]], dict[int, ItemError]]:
         received = now_ns()
-        raw_lines: list[Any] = [None] * len(actions)  # None: not a line, validate_lines skips it
+        window = accepted_window(self.settings, received)
+        labels = RequestLabels({}, self.settings)
+        valid: list[tuple[int, LineIn]] = []
         problems: dict[int, ItemError] = {}
         for action in actions:
             if action.error:
@@ -171,14 +180,27 @@ class BulkService:
                 problems[action.position] = ItemError.of(reasons.UNSUPPORTED_ACTION, op=action.op)
             else:
                 try:
-                    raw_lines[action.position] = document_to_line(
-                        action.source, action.index or "", action.doc_id, self.mapping, received
-                    )
+                    line = document_line(action.source, action.index or "", action.doc_id, self.mapping, received)
                 except MappingError as exc:
                     problems[action.position] = ItemError(400, exc.type, exc.message)
-        valid, rejected = validate_lines(raw_lines, {}, self.settings, now=received)
-        problems.update({r.index: ItemError(400, r.type, r.message) for r in rejected})
+                    continue
+                result = _checked(action.position, line, labels, self.settings, window)
+                if isinstance(result, Rejection):
+                    problems[action.position] = ItemError(400, result.type, result.message)
+                else:
+                    valid.append((action.position, result))
         return valid, problems
+
+
+def _checked(
+    position: int, line: LineIn, labels: RequestLabels, settings: Settings, window: tuple[int | None, int]
+) -> LineIn | Rejection:
+    """A mapped document through the native write path's checks, worded as the native API words them."""
+    order_num, client_id = line.order_num, line.client_id
+    # What the mapping makes is always of the line schema's types; only these two bounds can be off.
+    if (order_num is None or order_num <= MAX_ORDER_NUM) and (client_id is None or 1 <= len(client_id) <= 512):
+        return checked_line(position, line, labels, settings, window)
+    return validate_line(position, raw_line(line), labels, settings, window)
 
 
 def render_item(

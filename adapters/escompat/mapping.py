@@ -22,6 +22,7 @@ from logriver.core.timeutil import (
     parse_rfc3339_ns,
     parse_utc_fast,
 )
+from logriver.ingest.schemas import LineIn
 
 _MISSING = object()
 
@@ -87,6 +88,13 @@ def document_to_line(
     document: dict[str, Any], index: str, client_id: str | None, mapping: DocumentMapping, received_ns: int
 ) -> dict[str, Any]:
     """A raw native line (as `validate_lines` takes it); consumes the mapped fields of `document`."""
+    return raw_line(document_line(document, index, client_id, mapping, received_ns))
+
+
+def document_line(
+    document: dict[str, Any], index: str, client_id: str | None, mapping: DocumentMapping, received_ns: int
+) -> LineIn:
+    """The document's parts as a line with its own labels, not yet checked against the write path's rules."""
     timestamp = _pop(document, mapping.timestamp_field)
     if timestamp is _MISSING or timestamp is None:
         timestamp_ns = received_ns
@@ -98,20 +106,30 @@ def document_to_line(
                 name=mapping.timestamp_field,
                 problem="must be between 1970-01-01 and 2262-04-11 (nanosecond dates)",
             )
-    line: dict[str, Any] = {
-        "@timestamp": format_rfc3339_ns(timestamp_ns),
-        "message": _pop_message(document, mapping.message_fields),
-        "labels": _pop_labels(document, index, mapping),
-    }
+    message = _pop_message(document, mapping.message_fields)
+    labels = _pop_labels(document, index, mapping)
+    order_num = None
     if mapping.order_field:
         order = _pop(document, mapping.order_field)
         if order is not _MISSING and order is not None:
-            line["order_num"] = _order_num(mapping.order_field, order)
-    if document:
-        line["fields"] = document
-    if client_id is not None:
-        line["id"] = client_id
-    return line
+            order_num = _order_num(mapping.order_field, order)
+    return LineIn(timestamp_ns, message, labels, order_num, document or None, client_id)
+
+
+def raw_line(line: LineIn) -> dict[str, Any]:
+    """A line spelt as the native API takes it, for the schema to check and word."""
+    raw: dict[str, Any] = {
+        "@timestamp": format_rfc3339_ns(line.timestamp_ns),
+        "message": line.message,
+        "labels": line.labels,
+    }
+    if line.order_num is not None:
+        raw["order_num"] = line.order_num
+    if line.fields:
+        raw["fields"] = line.fields
+    if line.client_id is not None:
+        raw["id"] = line.client_id
+    return raw
 
 
 def parse_document_time(name: str, value: Any) -> int:
