@@ -119,15 +119,19 @@ def parse_timestamp_ns(value: object) -> int:
     )
 
 
+# ".000Z" to ".999Z": a table lookup is a third of formatting the digits (a page renders 100 times).
+_MILLIS = tuple(f".{millis:03d}Z" for millis in range(1000))
+
+
 def format_rfc3339_ns(ns: int) -> str:
     """Print with the precision the value has: whole seconds, ms, µs or ns digits."""
     seconds, nanos = divmod(ns, NS_PER_SECOND)
     base = _format_seconds(seconds)
     if nanos == 0:
         return base + "Z"
-    # Once per stored line: whole milliseconds (what most shippers send) first, without string work.
+    # Once per stored or read line: whole milliseconds (what most shippers send) first, looked up.
     if nanos % 1_000_000 == 0:
-        return f"{base}.{nanos // 1_000_000:03d}Z"
+        return base + _MILLIS[nanos // 1_000_000]
     if nanos % 1000 == 0:
         return f"{base}.{nanos // 1000:06d}Z"
     return f"{base}.{nanos:09d}Z"

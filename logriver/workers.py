@@ -25,6 +25,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from aiohttp import web
+from aiohttp.log import access_logger
 
 from logriver.core.auth import TokenStore
 from logriver.core.metrics import forget_worker, shared_metrics_dir
@@ -54,7 +55,13 @@ def run_worker(settings: Settings, tokens: TokenStore, es_url: str, reuse_port: 
     tune_garbage_collector()
     app = create_app(settings, tokens, es_url)
     web.run_app(
-        app, host=settings.host, port=settings.port, print=None, reuse_port=reuse_port or None, **SERVER_OPTIONS
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        reuse_port=reuse_port or None,
+        access_log=access_logger if settings.access_log else None,
+        **SERVER_OPTIONS,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from logriver.core.errors import BadRequestError
@@ -95,7 +95,34 @@ class Line:
             },
         )
 
+    @classmethod
+    def from_hit(cls, hit: dict[str, Any]) -> Line:
+        """The line of a search hit, each field taken from the hit when first asked for.
+
+        A page renders each of its lines once (straight from the hit, see as_dict) and needs
+        the sort keys of two of them: building every line's fields and key up front was most
+        of a page's conversion. Reading any field fills them all, as `hit_to_line` would.
+        """
+        highlight = hit.get("highlight")
+        line = cls.__new__(cls)
+        # `highlight` is set now: as a field with a default it is also a class attribute,
+        # which would answer before __getattr__ is asked.
+        state = {_HIT: hit, "highlight": highlight.get("message") if highlight else None}
+        object.__setattr__(line, "__dict__", state)
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for an attribute not in __dict__: a field of a line made by from_hit.
+        hit = self.__dict__.get(_HIT)
+        if hit is None or name not in _FIELDS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.__dict__.update(hit_to_line(hit).__dict__)
+        return self.__dict__[name]
+
     def as_dict(self) -> dict[str, Any]:
+        hit = self.__dict__.get(_HIT)
+        if hit is not None:
+            return _hit_as_dict(hit, self.highlight)
         data = {
             "id": self.id,
             "@timestamp": format_rfc3339_ns(self.timestamp_ns),
@@ -108,6 +135,28 @@ class Line:
         if self.highlight is not None:
             data["highlight"] = self.highlight
         return data
+
+
+_HIT = "_hit"  # where a line made by Line.from_hit keeps its hit
+_FIELDS = frozenset(f.name for f in fields(Line))
+
+
+def _hit_as_dict(hit: dict[str, Any], highlight: list[str] | None) -> dict[str, Any]:
+    """`hit_to_line(hit).as_dict()` without the line: what a page sends of each hit."""
+    source = hit["_source"]
+    sort = hit.get("sort")
+    data = {
+        "id": hit["_id"],
+        "@timestamp": format_rfc3339_ns(int(sort[0]) if sort else _source_ns(source["@timestamp"])),
+        "order_num": int(source.get("order_num", 0)),
+        "message": source.get("message", ""),
+        "labels": source.get("labels", {}),
+        "fields": source.get("fields") or {},
+        "stream_id": source.get("stream_id", ""),
+    }
+    if highlight is not None:
+        data["highlight"] = highlight
+    return data
 
 
 def window_of(query: LineQuery) -> Window:
@@ -223,7 +272,7 @@ class LineReader:
 
     async def _candidates(self, query: LineQuery, direction: Direction, after: SortKey | None, size: int) -> list[Line]:
         body = slice_body(query, direction, after, size, LINE_SOURCE)
-        return [hit_to_line(hit) for hit in (await self.raw_search(body, window_of(query)))["hits"]["hits"]]
+        return [Line.from_hit(hit) for hit in (await self.raw_search(body, window_of(query)))["hits"]["hits"]]
 
     async def _exact(self, query: LineQuery, direction: Direction, after: SortKey | None) -> AsyncIterator[Line]:
         """The lines past `after` whose message contains `query.contains`, checked in batches."""

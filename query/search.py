@@ -10,11 +10,11 @@ from logriver.core.timeutil import NS_PER_MS, format_rfc3339_ns, parse_duration_
 from logriver.query.cursor import Cursor, Direction, TokenCodec, query_fingerprint
 from logriver.query.reader import (
     LINE_SOURCE,
+    Line,
     LineQuery,
     LineReader,
     Order,
     build_filter,
-    hit_to_line,
     sort_clause,
     window_of,
 )
@@ -73,7 +73,7 @@ class SearchService:
         if request.interval:
             body["aggs"] = {"timeline": await self._histogram_agg(request)}
         response = await self.reader.raw_search(body, window_of(request.query), "searching lines")
-        hits = [hit_to_line(hit) for hit in response["hits"]["hits"]]
+        hits = [Line.from_hit(hit) for hit in response["hits"]["hits"]]
         result: dict[str, Any] = {
             "hits": [line.as_dict() | {"highlight": line.highlight or []} for line in hits[: request.limit]],
             "total": response["hits"]["total"],

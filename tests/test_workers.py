@@ -72,8 +72,13 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def serve_two_workers(es_url: str, index_prefix: str, tmp_path: Path, secret: str) -> AsyncIterator[Served]:
-    """`logriver serve --workers 2` as a real process on a port the supervisor picks; stopped with SIGTERM."""
+async def serve_two_workers(
+    es_url: str, index_prefix: str, tmp_path: Path, secret: str, **settings: str
+) -> AsyncIterator[Served]:
+    """`logriver serve --workers 2` as a real process on a port the supervisor picks; stopped with SIGTERM.
+
+    `settings` are more LOGRIVER_* variables.
+    """
     auth = tmp_path / "auth.json"
     auth.write_text(json.dumps({"tokens": [{"token": "w-admin", "tenant": "acme", "roles": ["admin"]}]}))
     env = {
@@ -83,6 +88,7 @@ async def serve_two_workers(es_url: str, index_prefix: str, tmp_path: Path, secr
         "LOGRIVER_INDEX_PREFIX": index_prefix,
         "LOGRIVER_TOKEN_SECRET": secret,
         "LOGRIVER_PORT": "0",  # the supervisor resolves it once and prints it
+        **settings,
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the supervisor makes its own
     log = tmp_path / "serve.log"
@@ -219,3 +225,17 @@ async def test_the_workers_inflate_bodies_themselves(served):
         ) as answer:
             assert answer.status == 200, await answer.text()
             assert (await answer.json())["accepted"] == 1
+
+
+async def test_each_request_is_in_the_access_log_unless_it_is_turned_off(served, es, es_url, index_prefix, tmp_path):
+    await served.wait_for_workers()
+    await _get_served_by(served, "/healthz?probe=on", lambda pid: True)
+    (tmp_path / "quiet").mkdir()
+    async with serve_two_workers(
+        es_url, index_prefix, tmp_path / "quiet", "workers-test-secret", LOGRIVER_ACCESS_LOG="false"
+    ) as quiet:
+        await quiet.wait_for_workers()
+        await _get_served_by(quiet, "/healthz?probe=off", lambda pid: True)
+        await asyncio.sleep(0.5)  # a line is written after its answer
+        assert "/healthz" not in quiet.log.read_text()
+    assert '"GET /healthz?probe=on HTTP/1.1" 200' in served.log.read_text()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -95,6 +95,16 @@ def test_reject_bad_timestamps(bad):
 )
 def test_format_keeps_precision(ns, text):
     assert format_rfc3339_ns(ns) == text
+    assert parse_timestamp_ns(text) == ns
+
+
+@given(st.integers(0, 253402300799), st.integers(0, 999), st.sampled_from([1_000_000, 1000, 1]))
+def test_format_prints_every_fraction_as_datetime_does_and_parses_back(seconds, part, unit):
+    ns = seconds * 1_000_000_000 + part * unit
+    text = format_rfc3339_ns(ns)
+    whole = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    digits = {1_000_000: 3, 1000: 6, 1: 9}[unit]
+    assert text == (f"{whole}Z" if part == 0 else f"{whole}.{part * unit // (10 ** (9 - digits)):0{digits}d}Z")
     assert parse_timestamp_ns(text) == ns
 
 
