@@ -26,7 +26,6 @@ from logriver.core.errors import (
 )
 from logriver.core.esclient import client_options
 from logriver.core.indices import IndexLayout, layout_of
-from logriver.core.searchcall import SearchCall
 from logriver.core.settings import Settings
 from logriver.core.timeutil import NS_PER_MS, NS_PER_SECOND
 
@@ -212,7 +211,6 @@ class Storage:
     _skippable: set[str] = field(default_factory=set, init=False)  # unreadable indices seen outside some window
     _prepared: set[str] = field(default_factory=set, init=False)  # lines indices known to exist, primaries started
     _clock_synced_at: float | None = field(default=None, init=False)  # monotonic time of the last alignment
-    _search_call: SearchCall | None = field(default=None, init=False)  # made on the first search
 
     @classmethod
     def from_settings(cls, settings: Settings, es_url: str) -> Storage:
@@ -239,19 +237,15 @@ class Storage:
             target = index or self.lines_target(window or Window())
             with translate_es_errors(what, self.layout):
                 try:
-                    answer = await self._search(target, body)
+                    response = await self.client.search(index=target, **READ_OPTIONS, **body)
                 except ApiError as exc:
                     if index is None and self.learn_skippable(exc.body, window or Window()):
                         continue
                     raise
+            answer: dict[str, Any] = response.body
             check_complete(answer, what, self.layout)
             return answer
         raise unavailable_error(set(), what, self.layout)
-
-    async def _search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
-        if self._search_call is None:
-            self._search_call = SearchCall(self.client, READ_OPTIONS)
-        return await self._search_call(index, body)
 
     async def msearch(
         self, searches: list[tuple[dict[str, Any], Window]], what: str
