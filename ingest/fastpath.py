@@ -13,6 +13,7 @@ from typing import Any
 from logriver.core.timeutil import MAX_INT64, TimestampError, parse_timestamp_ns, parse_utc_fast
 
 MAX_ORDER_NUM = MAX_INT64  # order_num is stored as an Elasticsearch long
+MAX_CLIENT_ID_CHARS = 512  # a line's `id`: 1 to this many characters
 _KEYS = frozenset({"@timestamp", "message", "labels", "order_num", "fields", "id"})
 
 
@@ -24,21 +25,27 @@ def fast_load(item: dict[str, Any]) -> dict[str, Any] | None:
     timestamp = item.get("@timestamp")
     if type(message) is not str:
         return None
-    # The usual `…T12:00:00.123Z` first: parse_timestamp_ns would strip and test for digits
-    # before reaching the same parser, and gives the same value whenever this one gives one.
-    timestamp_ns = parse_utc_fast(timestamp) if type(timestamp) is str else None
+    timestamp_ns = usual_timestamp_ns(timestamp)
     if timestamp_ns is None:
-        if type(timestamp) not in (str, int):
-            return None
-        try:
-            timestamp_ns = parse_timestamp_ns(timestamp)
-        except TimestampError:
-            return None
+        return None
     labels = item.get("labels", {})
     if type(labels) is not dict or not _all_text(labels):
         return None
     loaded = {"timestamp_ns": timestamp_ns, "message": message, "labels": labels}
     return loaded if len(item) == 2 or _optional_fields_ok(item, loaded) else None
+
+
+def usual_timestamp_ns(value: Any) -> int | None:
+    """TimestampField's value for a readable `@timestamp`; None lets LineSchema decide and word it."""
+    # The usual `…T12:00:00.123Z` first: parse_timestamp_ns would strip and test for digits
+    # before reaching the same parser, and gives the same value whenever this one gives one.
+    fast = parse_utc_fast(value) if type(value) is str else None
+    if fast is not None or type(value) not in (str, int):
+        return fast
+    try:
+        return parse_timestamp_ns(value)
+    except TimestampError:
+        return None
 
 
 def _all_text(labels: dict[Any, Any]) -> bool:
@@ -62,7 +69,7 @@ def _optional_fields_ok(item: dict[str, Any], loaded: dict[str, Any]) -> bool:
         loaded["extra_fields"] = extra
     if "id" in item:
         client_id = item["id"]
-        if client_id is not None and (type(client_id) is not str or not 1 <= len(client_id) <= 512):
+        if client_id is not None and (type(client_id) is not str or not 1 <= len(client_id) <= MAX_CLIENT_ID_CHARS):
             return False
         loaded["client_id"] = client_id
     return True

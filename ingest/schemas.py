@@ -16,7 +16,7 @@ from logriver.core.params import refuse_unknown
 from logriver.core.rejections import Rejection
 from logriver.core.settings import Settings
 from logriver.core.timeutil import MAX_STORABLE_NS, MIN_STORABLE_NS, NS_PER_SECOND, format_rfc3339_ns, now_ns
-from logriver.ingest.fastpath import MAX_ORDER_NUM, fast_load
+from logriver.ingest.fastpath import MAX_CLIENT_ID_CHARS, MAX_ORDER_NUM, fast_load
 
 
 class LineIn(NamedTuple):
@@ -39,7 +39,7 @@ class LineSchema(Schema):
     labels = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     order_num = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_ORDER_NUM), allow_none=True)
     extra_fields = fields.Dict(keys=fields.String(), allow_none=True, data_key="fields")
-    client_id = fields.String(data_key="id", validate=validate.Length(min=1, max=512), allow_none=True)
+    client_id = fields.String(data_key="id", validate=validate.Length(min=1, max=MAX_CLIENT_ID_CHARS), allow_none=True)
 
 
 def _must_be_list(value: Any) -> None:

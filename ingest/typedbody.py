@@ -26,12 +26,9 @@ from logriver.core.settings import Settings
 from logriver.core.timeutil import (
     MAX_STORABLE_NS,
     MIN_STORABLE_NS,
-    TimestampError,
     now_ns,
-    parse_timestamp_ns,
-    parse_utc_fast,
 )
-from logriver.ingest.fastpath import MAX_ORDER_NUM
+from logriver.ingest.fastpath import MAX_CLIENT_ID_CHARS, MAX_ORDER_NUM, usual_timestamp_ns
 from logriver.ingest.schemas import LineIn, RequestLabels, accepted_window, checked_line
 
 # The two parsers differ only on integers outside [-2^63, 2^64): msgspec keeps them, orjson makes
@@ -46,7 +43,7 @@ class _Line(msgspec.Struct, forbid_unknown_fields=True):
     labels: dict[str, str] = {}
     order_num: Annotated[int, msgspec.Meta(ge=0, le=MAX_ORDER_NUM)] | None = None
     fields: dict[str, Any] | None = None
-    id: Annotated[str, msgspec.Meta(min_length=1, max_length=512)] | None = None
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CLIENT_ID_CHARS)] | None = None
 
 
 class _Wrapped(msgspec.Struct, forbid_unknown_fields=True):
@@ -118,10 +115,10 @@ def _checked(
                 continue
         own = LineIn(timestamp_ns, message, line.labels, line.order_num, extra, line.id)
         result = checked_line(index, own, labels, settings, window)
-        if type(result) is LineIn:
-            accepted.append((index, result))
+        if isinstance(result, Rejection):
+            rejected.append(result)
         else:
-            rejected.append(result)  # type: ignore[arg-type]  # checked_line gives a LineIn or a Rejection
+            accepted.append((index, result))
     return accepted, rejected
 
 
@@ -137,13 +134,10 @@ class _PlainLimits:
 
 
 def _timestamp_ns(value: str | int) -> int:
-    fast = parse_utc_fast(value) if type(value) is str else None
-    if fast is not None:
-        return fast
-    try:
-        return parse_timestamp_ns(value)
-    except TimestampError:
-        raise _Unusual from None
+    timestamp_ns = usual_timestamp_ns(value)
+    if timestamp_ns is None:
+        raise _Unusual
+    return timestamp_ns
 
 
 def _flat(extra: dict[str, Any]) -> bool:

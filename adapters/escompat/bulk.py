@@ -15,7 +15,7 @@ from logriver.core.jsonload import MAX_JSON_DEPTH, within_depth
 from logriver.core.rejections import Reason, Rejection
 from logriver.core.settings import Settings
 from logriver.core.timeutil import now_ns
-from logriver.ingest.fastpath import MAX_ORDER_NUM
+from logriver.ingest.fastpath import MAX_CLIENT_ID_CHARS, MAX_ORDER_NUM
 from logriver.ingest.schemas import LineIn, RequestLabels, accepted_window, checked_line, validate_line
 from logriver.ingest.writer import EXISTS, UNAVAILABLE, LineWriter, request_digest
 
@@ -198,7 +198,9 @@ def _checked(
     """A mapped document through the native write path's checks, worded as the native API words them."""
     order_num, client_id = line.order_num, line.client_id
     # What the mapping makes is always of the line schema's types; only these two bounds can be off.
-    if (order_num is None or order_num <= MAX_ORDER_NUM) and (client_id is None or 1 <= len(client_id) <= 512):
+    if (order_num is None or order_num <= MAX_ORDER_NUM) and (
+        client_id is None or 1 <= len(client_id) <= MAX_CLIENT_ID_CHARS
+    ):
         return checked_line(position, line, labels, settings, window)
     return validate_line(position, raw_line(line), labels, settings, window)
 
