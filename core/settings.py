@@ -86,6 +86,7 @@ class Settings:
     contains_max_scanned_lines: int = 100_000  # most lines a substring filter (`event_info`) checks, else `400`
     search_max_total: int = 10000  # hits are counted exactly up to this, beyond it as a lower bound (`gte`)
     tail_poll_seconds: float = 0.2  # how often the shared tail poller starts a round (start to start)
+    tail_idle_poll_seconds: float = 1.0  # the same once no tail had a line for 2 s; never below tail_poll_seconds
     tail_settle_seconds: float = 0.3  # the tail reads lines this old and older: the longest a bulk request may take
     tail_buffer_lines: int = 10000  # lines queued per tail stream before dropping; the most one filter reads per poll
     tail_max_seconds: int = 3600  # longest a tail session stays open
@@ -157,6 +158,8 @@ class Settings:
             raise SettingsError("LOGRIVER_MAX_INFLIGHT_BYTES must be >= 1 and LOGRIVER_ADMISSION_WAIT_SECONDS >= 0")
         if self.tail_poll_seconds <= 0 or self.tail_settle_seconds < 0:
             raise SettingsError("LOGRIVER_TAIL_POLL_SECONDS must be > 0 and LOGRIVER_TAIL_SETTLE_SECONDS >= 0")
+        if self.tail_idle_poll_seconds <= 0:
+            raise SettingsError(f"LOGRIVER_TAIL_IDLE_POLL_SECONDS must be > 0, got {self.tail_idle_poll_seconds}")
         if self.workers < 1:
             raise SettingsError(f"LOGRIVER_WORKERS (--workers) must be at least 1, got {self.workers}")
         if self.index_create_ahead_seconds < 0:

@@ -15,7 +15,7 @@ import orjson
 
 from logriver.core import rejections as reasons
 from logriver.core.errors import OverloadedError, StorageUnavailableError
-from logriver.core.handoff import LocalArrivals
+from logriver.core.handoff import LocalArrivals, Write
 from logriver.core.metrics import Metrics
 from logriver.core.rejections import Rejection
 from logriver.core.storage import Storage, translate_es_errors
@@ -113,13 +113,13 @@ class LineWriter:
         """
         if not lines:
             return WriteResult(0)
-        with self.handoff.writing():
+        with self.handoff.writing() as write:
             self.storage.require_ready()
             groups = list(_groups(lines))
             results: list[WriteResult] = []
             targets = await self._targets(lines)
             for group in groups:
-                operations, ids = self._operations(tenant, group, digest, targets)
+                operations, ids = self._operations(tenant, group, digest, targets, write)
                 statuses = await self._bulk_with_retries(operations, refresh and len(groups) == 1)
                 results.append(self._result(group, ids, statuses))
                 await self._withdraw_unregistered(tenant, group, operations, statuses, results)
@@ -145,6 +145,7 @@ class LineWriter:
         lines: Sequence[tuple[int, LineIn]],
         digest: bytes,
         targets: dict[int, tuple[str, IdFunction]],
+        write: Write,
     ) -> tuple[list[bytes], list[str]]:
         layout = self.storage.layout
         # Reserved per bulk call, just before it is sent: the live tail relies on a line
@@ -165,6 +166,7 @@ class LineWriter:
             operations.append(body.action(timestamp_ns, doc_id))
             operations.append(body.document(stream, timestamp_ns, order_num, base + offset, message, extra))
         for sid, record in body.streams.items():
+            write.stored_in(tenant, sid, record.labels)
             operations.append(_update_action(layout.streams_index, sid))
             newest = self.activity.newest(sid, record.newest_ns)
             upsert = stream_document(tenant, sid, record.labels, {}, ingested) | {"last_line_ns": newest}

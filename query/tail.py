@@ -19,7 +19,9 @@ cut, so lines go out in seq order and a position (the largest seq sent) is an ex
 point. Delivery latency is about settle + poll interval + one refresh and one search:
 0.3 s + up to 0.2 s + a few tens of ms with the defaults. Refreshing on demand costs a refresh
 per round while tails are open (a no-op on shards that received nothing); waiting for the
-periodic refresh instead would add the refresh interval (1 s) to every line.
+periodic refresh instead would add the refresh interval (1 s) to every line. A refresh of a
+shard being written costs Elasticsearch a segment, so rounds slow to tail_idle_poll_seconds
+once no tail has had a line for a while (TailPace).
 
 Ahead of the settle time. This process knows when its own writes are stored (core/handoff.py
 gives the largest seq of its node below which every write has returned). A returning write
@@ -61,7 +63,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 
 from logriver.core.errors import InvalidQueryError, LogriverError
-from logriver.core.handoff import LocalArrivals
+from logriver.core.handoff import LocalArrivals, Write, WrittenStream
 from logriver.core.metrics import Metrics
 from logriver.core.settings import Settings
 from logriver.core.timeutil import NS_PER_SECOND
@@ -85,6 +87,7 @@ FAILING_POLL_SECONDS = 1.0  # the pause between rounds while storage fails
 HEARTBEAT_SECONDS = 15.0  # comment sent on idle streams so proxies keep them open
 MAX_BATCH = 10000  # Elasticsearch's default result window
 LOCAL_ROUND_GAP = 0.05  # the least time between round starts when this process's own writes wake the poller
+IDLE_AFTER_SECONDS = 2.0  # no filter found a line this long: rounds slow to tail_idle_poll_seconds
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,20 @@ class Ended:
 
 
 TailEvent = Opened | TailLine | Dropped | Heartbeat | Ended
+
+
+def may_hold(query: LineQuery, stream: WrittenStream) -> bool:
+    """Whether lines of `stream` can match `query`, its text, field and time parts aside.
+
+    The same test as the search's stream filter (core/filters.py): tenant and labels exactly.
+    """
+    if query.tenant != stream.tenant:
+        return False
+    if query.stream_id is not None and query.stream_id != stream.stream_id:
+        return False
+    if query.stream_ids is not None and stream.stream_id not in query.stream_ids:
+        return False
+    return all(stream.labels.get(key) == value for key, value in query.labels.items())
 
 
 class _Group:
@@ -374,6 +391,30 @@ class Subscription:
         return None
 
 
+class TailPace:
+    """The pause between round starts: short while lines come, long once nothing has for a while.
+
+    Each round refreshes the lines indices, and a refresh writes a new segment on every shard
+    that received lines since the last one: under heavy writes, refreshes five or more times a
+    second cost Elasticsearch much of its indexing (bench/, docs/benchmarks.md: a tail open on
+    a stream nobody writes cut one worker's ingest by about 40 %). So once no filter has found a
+    line for IDLE_AFTER_SECONDS, rounds come every `idle_seconds` (by default the index refresh
+    interval, which Elasticsearch spends anyway). Lines found, a local write that a filter could
+    match, or a new tail bring the short pause back at once.
+    """
+
+    def __init__(self, poll_seconds: float, idle_seconds: float):
+        self.poll_seconds = poll_seconds
+        self.idle_seconds = max(idle_seconds, poll_seconds)
+        self.busy_at = float("-inf")
+
+    def busy(self, now: float) -> None:
+        self.busy_at = now
+
+    def pause(self, now: float) -> float:
+        return self.poll_seconds if now - self.busy_at < IDLE_AFTER_SECONDS else self.idle_seconds
+
+
 class TailHub:
     """The app's one poller and its groups; `subscribe` gives each client its event stream."""
 
@@ -384,6 +425,7 @@ class TailHub:
         self.local = local  # this process's writes, read ahead of the settle time when given
         self.metrics = metrics
         self.poll_seconds = settings.tail_poll_seconds
+        self.pace = TailPace(settings.tail_poll_seconds, settings.tail_idle_poll_seconds)
         self.capacity = max(settings.tail_buffer_lines, 1)
         self.batch = min(self.capacity, MAX_BATCH)
         self.max_seconds = settings.tail_max_seconds
@@ -412,6 +454,7 @@ class TailHub:
         deadline = asyncio.get_running_loop().time() + self.max_seconds
         subscription = Subscription(self, group, start, self.capacity, deadline)
         group.subscriptions.add(subscription)
+        self._hurry()  # a new tail starts at the short pace, not after an idle pause
         self.metrics.tail_connections.inc()
         if self._closed:
             subscription.end("shutdown")
@@ -428,29 +471,39 @@ class TailHub:
     def _cut(self, now: int) -> str:
         return position_at(now - int(self.settle_seconds * NS_PER_SECOND))
 
-    def _on_local_write(self) -> None:
-        if self.groups and self.local is not None:
-            self._stored.set()
+    def _on_local_write(self, write: Write) -> None:
+        queries = [group.query for group in self.groups.values()]
+        if self.local is not None and any(may_hold(query, stream) for stream in write.streams for query in queries):
+            self._hurry()
+
+    def _hurry(self) -> None:
+        """Start a round soon (a LOCAL_ROUND_GAP after the last one) and keep the short pause."""
+        self.pace.busy(asyncio.get_running_loop().time())
+        self._stored.set()
 
     async def run(self) -> None:
         """A round every tail_poll_seconds, start to start, while there are groups; never raises.
 
         Start to start, so that a round's own duration does not add to the delivery latency; a
         round that overruns is followed at once, never by two at a time. A write of this process
-        that returns starts a round early (at most one per LOCAL_ROUND_GAP), to read it ahead.
-        While storage fails, rounds slow down to FAILING_POLL_SECONDS.
+        that returns starts a round early (at most one per LOCAL_ROUND_GAP), to read it ahead,
+        when one of the tails' filters could match its streams. Rounds that find nothing for a
+        while slow down (TailPace); while storage fails, to FAILING_POLL_SECONDS.
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
         while True:
-            pause = max(self.poll_seconds, FAILING_POLL_SECONDS) if self._failing else self.poll_seconds
+            pause = max(self.poll_seconds, FAILING_POLL_SECONDS) if self._failing else self.pace.pause(loop.time())
             await self._until_round(started + pause, started + LOCAL_ROUND_GAP)
             started = loop.time()
             self._stored.clear()
+            read_before = self.lines_read
             try:
                 await self.poll_once()
             except Exception as exc:
                 self._note_failure(exc)
+            if self.lines_read > read_before:
+                self.pace.busy(started)
 
     async def _until_round(self, due: float, earliest: float) -> None:
         """Sleep until `due`, or until this process stores lines (but not before `earliest`)."""
